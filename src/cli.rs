@@ -1,0 +1,309 @@
+//! The command line: argv in, raw options out, and the help text.
+//!
+//! argv is cut at the first `--` before pico-args sees it, because pico-args
+//! searches every argument for its keys and would otherwise take the
+//! command's own flags (`secretexec -- python -v`) as ours. Nothing here
+//! reads the process environment or touches the network, so `--help` and
+//! `--version` answer before anything can fail.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::error::{Error, quote};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub const HELP: &str = "\
+secretexec: fetch secrets from AWS Secrets Manager into the environment,
+then execve COMMAND with them (it keeps secretexec's PID).
+
+Usage:
+  secretexec [OPTIONS] -- COMMAND [ARG]...
+
+Options:
+  -s, --source SPEC       secret to load; repeatable, order kept. SPEC is a
+                          NAME, a secret ARN, or a JSON object
+                          {\"id\": ..., \"role\": ..., \"options\": {...}}
+      --role ARN          IAM role to assume for sources without their own
+                          role [env: SECRETEXEC_ROLE]
+      --region REGION     region for sources that name none
+                          [env: SECRETEXEC_REGION; else the AWS SDK chain]
+      --allow-override    let a secret replace a variable that is already set
+      --allow-var NAME    let a secret set NAME even though it changes how
+                          programs load (PATH, LD_*, PYTHONPATH, ...);
+                          repeatable
+      --timeout DURATION  bound on all fetching, e.g. 10s, 500ms, 2m
+                          [default: 30s]
+  -v, --verbose           say what is fetched from where, with timings
+                          (names only, never values), on stderr
+  -h, --help              print this help and exit
+  -V, --version           print the version and exit
+
+Environment:
+  SECRETEXEC_SOURCES      more sources: a JSON list of specs, or
+                          comma-separated specs (added after --source ones)
+  AWS_*                   credentials, profile, region and endpoints, as in
+                          every AWS SDK (AWS_ENDPOINT_URL included)
+
+Exit status:
+  the command's own status (secretexec becomes the command), or
+  125  secretexec failed (usage, source, AWS, value or merge error);
+       the command was not started
+  126  the command was found but could not be executed
+  127  the command was not found
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Help,
+    Version,
+    Run(Args),
+}
+
+/// Options as written, before the environment and defaults are applied.
+#[derive(Debug, PartialEq, Default)]
+pub struct Args {
+    pub sources: Vec<String>,
+    pub role: Option<String>,
+    pub region: Option<String>,
+    pub allow_override: bool,
+    pub allow_vars: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub verbose: bool,
+    /// Everything after the first `--`, verbatim; `None` without a `--`.
+    pub command: Option<Vec<OsString>>,
+}
+
+pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> {
+    let mut ours: Vec<OsString> = Vec::new();
+    let mut command = None;
+    let mut argv = argv.into_iter();
+    for arg in argv.by_ref() {
+        if arg == "--" {
+            command = Some(argv.by_ref().collect::<Vec<_>>());
+            break;
+        }
+        // pico-args collects each key's values separately, so `-s` is
+        // spelled out to keep `-s a --source b` in the order written.
+        ours.push(if arg == "-s" { "--source".into() } else { arg });
+    }
+
+    // Help and version win over every other word, even a malformed one.
+    if ours.iter().any(|a| a == "-h" || a == "--help") {
+        return Ok(Parsed::Help);
+    }
+    if ours.iter().any(|a| a == "-V" || a == "--version") {
+        return Ok(Parsed::Version);
+    }
+
+    let mut p = pico_args::Arguments::from_vec(ours);
+    let usage = |e: pico_args::Error| Error::Usage(e.to_string());
+    let args = Args {
+        sources: p.values_from_str("--source").map_err(usage)?,
+        role: last(p.values_from_str("--role").map_err(usage)?),
+        region: last(p.values_from_str("--region").map_err(usage)?),
+        allow_override: p.contains("--allow-override"),
+        allow_vars: p.values_from_str("--allow-var").map_err(usage)?,
+        timeout: last(
+            p.values_from_fn("--timeout", parse_duration)
+                .map_err(usage)?,
+        ),
+        verbose: count(&mut p, ["-v", "--verbose"]) > 0,
+        command,
+    };
+    if let Some(extra) = p.finish().first() {
+        let extra = extra.to_string_lossy();
+        return Err(Error::Usage(if extra.starts_with('-') {
+            format!("unknown option {}", quote(&extra))
+        } else {
+            format!(
+                "unexpected argument {}: put the command after '--'",
+                quote(&extra)
+            )
+        }));
+    }
+    match &args.command {
+        None => Err(Error::Usage("missing '--' before the command".into())),
+        Some(cmd) if cmd.is_empty() => Err(Error::Usage("no command after '--'".into())),
+        Some(_) => Ok(Parsed::Run(args)),
+    }
+}
+
+/// Repeating a single-valued option keeps the last, as most tools do.
+fn last<T>(mut v: Vec<T>) -> Option<T> {
+    v.pop()
+}
+
+fn count<const N: usize>(p: &mut pico_args::Arguments, keys: [&'static str; N]) -> usize {
+    let mut n = 0;
+    for key in keys {
+        while p.contains(key) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `30s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{} is not a duration (write e.g. 30s, 500ms, 2m)", quote(s));
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let d = Duration::try_from_secs_f64(num * scale).map_err(|_| bad())?;
+    if d.is_zero() {
+        return Err(format!("{} must be more than zero", quote(s)));
+    }
+    Ok(d)
+}
+
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Parsed, Error> {
+        parse(v.iter().map(OsString::from))
+    }
+
+    fn run(v: &[&str]) -> Args {
+        match args(v) {
+            Ok(Parsed::Run(a)) => a,
+            other => panic!("{v:?} gave {other:?}"),
+        }
+    }
+
+    fn os(v: &[&str]) -> Option<Vec<OsString>> {
+        Some(v.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn command_after_dash_dash_is_verbatim() {
+        let a = run(&["-s", "a", "--", "python", "-h", "--", "-s", "x"]);
+        assert_eq!(a.sources, ["a"]);
+        assert_eq!(a.command, os(&["python", "-h", "--", "-s", "x"]));
+    }
+
+    #[test]
+    fn sources_keep_order_across_short_and_long() {
+        let a = run(&["--source", "a", "-s", "b", "--source=c", "--", "true"]);
+        assert_eq!(a.sources, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn options() {
+        let a = run(&[
+            "--role",
+            "r1",
+            "--role",
+            "r2",
+            "--region",
+            "eu-west-1",
+            "--allow-override",
+            "--allow-var",
+            "PATH",
+            "--allow-var",
+            "LD_PRELOAD",
+            "--timeout",
+            "1.5s",
+            "-v",
+            "--",
+            "true",
+        ]);
+        assert_eq!(a.role.as_deref(), Some("r2"));
+        assert_eq!(a.region.as_deref(), Some("eu-west-1"));
+        assert!(a.allow_override && a.verbose);
+        assert_eq!(a.allow_vars, ["PATH", "LD_PRELOAD"]);
+        assert_eq!(a.timeout, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn zero_sources_is_allowed() {
+        assert_eq!(
+            run(&["--", "true"]),
+            Args {
+                command: os(&["true"]),
+                ..Args::default()
+            }
+        );
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        let cases: &[(&[&str], Parsed)] = &[
+            (&["-h"], Parsed::Help),
+            (&["--help"], Parsed::Help),
+            (&["--bogus", "--help"], Parsed::Help),
+            (&["-V"], Parsed::Version),
+            (&["--version", "--timeout", "nope"], Parsed::Version),
+        ];
+        for (argv, want) in cases {
+            assert_eq!(&args(argv).unwrap(), want, "{argv:?}");
+        }
+        // After `--` they belong to the command.
+        assert_eq!(run(&["--", "ls", "--help"]).command, os(&["ls", "--help"]));
+    }
+
+    #[test]
+    fn usage_errors() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["-s", "a"], "missing '--'"),
+            (&["-s", "a", "--"], "no command after '--'"),
+            (&["--bogus", "--", "true"], "unknown option '--bogus'"),
+            (&["python", "--", "true"], "unexpected argument 'python'"),
+            (&["--source"], "--source"),
+            (&["--timeout", "soon", "--", "true"], "is not a duration"),
+            (&["--timeout", "0s", "--", "true"], "more than zero"),
+        ];
+        for (argv, want) in cases {
+            match args(argv) {
+                Err(e @ Error::Usage(_)) => {
+                    assert!(e.to_string().contains(want), "{argv:?}: {e}");
+                    assert_eq!(e.exit_code(), 125);
+                }
+                other => panic!("{argv:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("30", 30_000),
+            ("30s", 30_000),
+            ("500ms", 500),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            ("0.25s", 250),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
+        }
+        for bad in ["", "s", "1d", "-1s", "1.2.3s", "0", "1e400"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}

@@ -1,0 +1,345 @@
+//! The child's environment: base environment + each source's variables +
+//! policy in, the final `envp` out (SPEC §4). Pure: it never reads or sets
+//! the process environment, so every rule is a table case below.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+
+use crate::error::Error;
+
+/// Variables that decide what code a program loads or runs. Whoever can
+/// write a secret must not thereby gain code execution in every job that
+/// reads it, so a secret may set these only when `--allow-var` names them.
+const REFUSED: &[&str] = &[
+    // shells
+    "PATH",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "CDPATH",
+    // C library and dynamic loader (LD_* and DYLD_* by prefix below)
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    // interpreters and runtimes
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONUSERBASE",
+    "PYTHONINSPECT",
+    "PYTHONWARNINGS",
+    "PYTHONBREAKPOINT",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "PERL5DB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "LUA_INIT",
+    "LUA_PATH",
+    "LUA_CPATH",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    "R_PROFILE",
+    "R_PROFILE_USER",
+    "R_ENVIRON",
+    "R_ENVIRON_USER",
+    "TCLLIBPATH",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_EXEC_PATH",
+];
+const REFUSED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_"];
+
+pub fn is_refused(name: &str) -> bool {
+    REFUSED.contains(&name) || REFUSED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+#[derive(Debug, Default)]
+pub struct Policy {
+    pub allow_override: bool,
+    pub allow_vars: Vec<String>,
+}
+
+/// One source's variables, labelled for messages.
+pub struct SourceVars {
+    pub label: String,
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Merged {
+    /// The child's environment, in order: the base variables (replaced in
+    /// place under `--allow-override`), then the new ones in source order.
+    pub env: Vec<(OsString, OsString)>,
+    /// Each variable a secret set, with the label of its source.
+    pub added: Vec<(String, String)>,
+}
+
+pub fn merge(
+    base: Vec<(OsString, OsString)>,
+    sources: &[SourceVars],
+    policy: &Policy,
+) -> Result<Merged, Error> {
+    let mut env = base;
+    let index: HashMap<OsString, usize> = env
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
+    let mut from: HashMap<&str, &str> = HashMap::new();
+    let mut added = Vec::new();
+    for source in sources {
+        for (name, value) in &source.vars {
+            if is_refused(name) && !policy.allow_vars.iter().any(|a| a == name) {
+                return Err(Error::Merge(format!(
+                    "source {} sets {name}, which changes how programs load or start; \
+                     allow it with --allow-var {name}",
+                    source.label
+                )));
+            }
+            if let Some(first) = from.insert(name, &source.label) {
+                return Err(Error::Merge(format!(
+                    "{name} is set by both source {first} and source {}",
+                    source.label
+                )));
+            }
+            let value = OsString::from(value);
+            match index.get(OsStr::new(name)) {
+                Some(_) if !policy.allow_override => {
+                    return Err(Error::Merge(format!(
+                        "source {} sets {name}, which is already set; \
+                         pass --allow-override to replace it",
+                        source.label
+                    )));
+                }
+                Some(&i) => env[i].1 = value,
+                None => env.push((name.into(), value)),
+            }
+            added.push((name.clone(), source.label.clone()));
+        }
+    }
+    Ok(Merged { env, added })
+}
+
+#[cfg(test)]
+#[allow(clippy::type_complexity)] // table cases read best as tuples
+mod tests {
+    use super::*;
+
+    fn base(v: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        v.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    fn src(label: &str, v: &[(&str, &str)]) -> SourceVars {
+        SourceVars {
+            label: format!("'{label}'"),
+            vars: v
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn policy(allow_override: bool, allow_vars: &[&str]) -> Policy {
+        Policy {
+            allow_override,
+            allow_vars: allow_vars.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn merges() {
+        let cases: Vec<(
+            &str,
+            &[(&str, &str)],
+            Vec<SourceVars>,
+            Policy,
+            &[(&str, &str)],
+        )> = vec![
+            (
+                "no sources keeps env",
+                &[("HOME", "/h")],
+                vec![],
+                policy(false, &[]),
+                &[("HOME", "/h")],
+            ),
+            (
+                "new variables append in source order",
+                &[("HOME", "/h")],
+                vec![src("a", &[("B", "2"), ("A", "1")]), src("b", &[("C", "3")])],
+                policy(false, &[]),
+                &[("HOME", "/h"), ("B", "2"), ("A", "1"), ("C", "3")],
+            ),
+            (
+                "override replaces in place",
+                &[("A", "old"), ("HOME", "/h")],
+                vec![src("a", &[("A", "new")])],
+                policy(true, &[]),
+                &[("A", "new"), ("HOME", "/h")],
+            ),
+            (
+                "override replaces an empty value",
+                &[("A", "")],
+                vec![src("a", &[("A", "new")])],
+                policy(true, &[]),
+                &[("A", "new")],
+            ),
+            (
+                "allow-var lets a refused name through",
+                &[],
+                vec![src("a", &[("LD_PRELOAD", "x"), ("PYTHONPATH", "y")])],
+                policy(false, &["LD_PRELOAD", "PYTHONPATH"]),
+                &[("LD_PRELOAD", "x"), ("PYTHONPATH", "y")],
+            ),
+            (
+                "allowed PATH still needs override when set",
+                &[("PATH", "/bin")],
+                vec![src("a", &[("PATH", "/opt/bin")])],
+                policy(true, &["PATH"]),
+                &[("PATH", "/opt/bin")],
+            ),
+            (
+                "names are case sensitive",
+                &[("path", "x")],
+                vec![src("a", &[("Path", "y")])],
+                policy(false, &[]),
+                &[("path", "x"), ("Path", "y")],
+            ),
+        ];
+        for (name, b, sources, p, want) in cases {
+            let merged = merge(base(b), &sources, &p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(merged.env, base(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn added_names_their_sources() {
+        let merged = merge(
+            base(&[]),
+            &[src("a", &[("X", "1")]), src("b", &[("Y", "2")])],
+            &policy(false, &[]),
+        )
+        .unwrap();
+        let want = [("X", "'a'"), ("Y", "'b'")].map(|(a, b)| (a.to_string(), b.to_string()));
+        assert_eq!(merged.added, want);
+    }
+
+    #[test]
+    fn refusals() {
+        let cases: Vec<(&str, &[(&str, &str)], Vec<SourceVars>, Policy, &str)> = vec![
+            (
+                "already set",
+                &[("A", "x")],
+                vec![src("a", &[("A", "SEKRIT")])],
+                policy(false, &[]),
+                "source 'a' sets A, which is already set; pass --allow-override",
+            ),
+            (
+                "already set to empty",
+                &[("A", "")],
+                vec![src("a", &[("A", "SEKRIT")])],
+                policy(false, &[]),
+                "already set",
+            ),
+            (
+                "two sources, override does not help",
+                &[],
+                vec![src("a", &[("A", "SEKRIT")]), src("b", &[("A", "SEKRIT")])],
+                policy(true, &[]),
+                "A is set by both source 'a' and source 'b'",
+            ),
+            (
+                "PATH",
+                &[],
+                vec![src("a", &[("PATH", "SEKRIT")])],
+                policy(true, &[]),
+                "--allow-var PATH",
+            ),
+            (
+                "LD_ prefix",
+                &[],
+                vec![src("a", &[("LD_PRELOAD", "SEKRIT")])],
+                policy(false, &[]),
+                "--allow-var LD_PRELOAD",
+            ),
+            (
+                "DYLD_ prefix",
+                &[],
+                vec![src("a", &[("DYLD_INSERT_LIBRARIES", "SEKRIT")])],
+                policy(false, &[]),
+                "DYLD_INSERT_LIBRARIES",
+            ),
+            (
+                "BASH_ENV",
+                &[],
+                vec![src("a", &[("BASH_ENV", "SEKRIT")])],
+                policy(false, &["PATH"]),
+                "--allow-var BASH_ENV",
+            ),
+            (
+                "NODE_OPTIONS",
+                &[],
+                vec![src("a", &[("NODE_OPTIONS", "SEKRIT")])],
+                policy(false, &[]),
+                "NODE_OPTIONS",
+            ),
+            (
+                "_JAVA_OPTIONS",
+                &[],
+                vec![src("a", &[("_JAVA_OPTIONS", "SEKRIT")])],
+                policy(false, &[]),
+                "_JAVA_OPTIONS",
+            ),
+        ];
+        for (name, b, sources, p, want) in cases {
+            match merge(base(b), &sources, &p) {
+                Err(e @ Error::Merge(_)) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(want), "{name}: {msg}");
+                    assert!(!msg.contains("SEKRIT"), "{name}: {msg}");
+                    assert_eq!(e.exit_code(), 125);
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_names() {
+        for name in [
+            "PATH",
+            "IFS",
+            "ENV",
+            "PYTHONSTARTUP",
+            "PERL5OPT",
+            "RUBYOPT",
+            "LD_LIBRARY_PATH",
+            "JAVA_TOOL_OPTIONS",
+        ] {
+            assert!(is_refused(name), "{name}");
+        }
+        for name in [
+            "DB_PASSWORD",
+            "PATHS",
+            "MY_PATH",
+            "ENVIRONMENT",
+            "LD",
+            "AWS_ACCESS_KEY_ID",
+        ] {
+            assert!(!is_refused(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Sources in, raw secret values out: AWS configuration, roles, regions and
+//! the concurrent `GetSecretValue` calls (SPEC §6).
+//!
+//! One client per (region, role), one `AssumeRole` per distinct role shared
+//! by all its sources, every source fetched concurrently on one
+//! current-thread runtime, and all of it bounded by `--timeout` (the SDK
+//! sets no read timeout, so a server that never answers would otherwise
+//! hang the job forever). Errors are built from `code()` and `message()`
+//! only: the SDK's `Debug` and `DisplayErrorContext` of an unparseable
+//! response include the raw body, which can hold a secret.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_secretsmanager::config::http::HttpResponse;
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use tokio::sync::OnceCell;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, quote};
+use crate::log::Log;
+use crate::secret::Raw;
+use crate::source::Source;
+
+/// A fetched value and the secret's name as AWS returned it.
+#[derive(Debug)]
+pub struct Fetched {
+    pub name: String,
+    pub raw: Raw,
+}
+
+pub struct Options<'a> {
+    pub timeout: Duration,
+    /// `RoleSessionName` for AssumeRole: says in CloudTrail who called.
+    pub session_name: &'a str,
+    pub log: &'a Log,
+}
+
+/// Fetch every source, in the order given. Nothing at all is done (no
+/// runtime, no AWS configuration) when there are no sources.
+pub fn fetch_all(sources: &[Source], opts: &Options) -> Result<Vec<Fetched>, Error> {
+    if sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Fetch {
+            source: "(all)".into(),
+            reason: format!("cannot start the async runtime: {e}"),
+        })?;
+    let mut done = vec![false; sources.len()];
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(opts.timeout, fetch_concurrently(sources, opts, &mut done)).await
+    });
+    // Blocking DNS threads must not delay the exec.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout {
+            after: opts.timeout,
+            pending: sources
+                .iter()
+                .zip(&done)
+                .filter(|(_, done)| !**done)
+                .map(|(s, _)| s.label.clone())
+                .collect(),
+        }),
+    }
+}
+
+/// Transient failures (throttling, 5xx, resets, timeouts) are retried by the
+/// SDK's standard strategy: exponential backoff with full jitter. Up to 8
+/// tries spread over roughly 10 s at most, so the last error, not a bare
+/// timeout, is what a user sees under the default 30 s `--timeout`.
+fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(4))
+}
+
+async fn fetch_concurrently(
+    sources: &[Source],
+    opts: &Options<'_>,
+    done: &mut [bool],
+) -> Result<Vec<Fetched>, Error> {
+    let log = opts.log;
+    // When every source already has a region, give it to the loader so the
+    // SDK's region chain (profile files, instance metadata) is never asked.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+    if sources.iter().all(|s| s.region.is_some()) {
+        loader = loader.region(Region::new(sources[0].region.clone().unwrap_or_default()));
+    }
+    let base = loader.load().await;
+    log.phase("AWS configuration loaded");
+
+    let mut regions = Vec::with_capacity(sources.len());
+    for s in sources {
+        let region = s
+            .region
+            .clone()
+            .or_else(|| base.region().map(|r| r.to_string()))
+            .ok_or_else(|| Error::Fetch {
+                source: s.label.clone(),
+                reason: "no AWS region: pass --region, set SECRETEXEC_REGION or AWS_REGION, \
+                         or name the secret by its ARN"
+                    .into(),
+            })?;
+        regions.push(region);
+    }
+
+    let ctx = Arc::new(Context::new(base, sources, &regions, opts.session_name));
+    let mut tasks = JoinSet::new();
+    for (i, s) in sources.iter().enumerate() {
+        log.note(format_args!(
+            "fetching {}: secret {} in {}{}",
+            s.label,
+            quote(&s.secret_id),
+            regions[i],
+            s.role
+                .as_deref()
+                .map(|r| format!(" as {r}"))
+                .unwrap_or_default()
+        ));
+        let ctx = Arc::clone(&ctx);
+        let source = s.clone();
+        let region = regions[i].clone();
+        let log = log.clone();
+        tasks.spawn(async move {
+            let started = Instant::now();
+            let fetched = fetch_one(&ctx, &source, &region).await;
+            if fetched.is_ok() {
+                log.note(format_args!(
+                    "fetched {} in {:.1} ms",
+                    source.label,
+                    started.elapsed().as_secs_f64() * 1e3
+                ));
+            }
+            (i, fetched)
+        });
+    }
+    let mut results: Vec<Option<Fetched>> = sources.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        // A task only ends early by panicking, and panic = "abort" in
+        // release; in a debug build, surface it as our own failure.
+        let (i, fetched) = joined.map_err(|e| Error::Fetch {
+            source: "(internal)".into(),
+            reason: format!("fetch task failed: {e}"),
+        })?;
+        // All or nothing: the first failure ends every other fetch.
+        results[i] = Some(fetched?);
+        done[i] = true;
+    }
+    log.phase("all sources fetched");
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// What the concurrent fetches share: the base configuration, one lazily
+/// assumed set of credentials per role and one client per (region, role).
+struct Context {
+    base: SdkConfig,
+    session_name: String,
+    /// Role -> (region of its first source, where STS is called; creds).
+    roles: HashMap<String, (String, OnceCell<Credentials>)>,
+    clients: HashMap<(String, Option<String>), OnceCell<aws_sdk_secretsmanager::Client>>,
+}
+
+impl Context {
+    fn new(base: SdkConfig, sources: &[Source], regions: &[String], session_name: &str) -> Self {
+        let mut roles = HashMap::new();
+        let mut clients = HashMap::new();
+        for (s, region) in sources.iter().zip(regions) {
+            if let Some(role) = &s.role {
+                roles
+                    .entry(role.clone())
+                    .or_insert_with(|| (region.clone(), OnceCell::new()));
+            }
+            clients
+                .entry((region.clone(), s.role.clone()))
+                .or_insert_with(OnceCell::new);
+        }
+        Context {
+            base,
+            session_name: session_name.to_string(),
+            roles,
+            clients,
+        }
+    }
+
+    async fn client(
+        &self,
+        region: &str,
+        role: Option<&str>,
+    ) -> Result<&aws_sdk_secretsmanager::Client, String> {
+        let cell = &self.clients[&(region.to_string(), role.map(String::from))];
+        cell.get_or_try_init(|| async {
+            let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.base)
+                .region(Region::new(region.to_string()));
+            if let Some(role) = role {
+                config = config.credentials_provider(self.assume(role).await?.clone());
+            }
+            Ok(aws_sdk_secretsmanager::Client::from_conf(config.build()))
+        })
+        .await
+    }
+
+    async fn assume(&self, role: &str) -> Result<&Credentials, String> {
+        let (region, cell) = &self.roles[role];
+        cell.get_or_try_init(|| async {
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&self.base)
+                    .region(Region::new(region.clone()))
+                    .build(),
+            );
+            let out = sts
+                .assume_role()
+                .role_arn(role)
+                .role_session_name(&self.session_name)
+                .send()
+                .await
+                .map_err(|e| format!("cannot assume role {role}: {}", describe(&e)))?;
+            let c = out
+                .credentials()
+                .ok_or_else(|| format!("cannot assume role {role}: STS returned no credentials"))?;
+            Ok(Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                SystemTime::try_from(*c.expiration()).ok(),
+                "secretexec AssumeRole",
+            ))
+        })
+        .await
+    }
+}
+
+async fn fetch_one(ctx: &Context, source: &Source, region: &str) -> Result<Fetched, Error> {
+    let fail = |reason: String| Error::Fetch {
+        source: source.label.clone(),
+        reason,
+    };
+    let client = ctx
+        .client(region, source.role.as_deref())
+        .await
+        .map_err(fail)?;
+    let out = client
+        .get_secret_value()
+        .secret_id(&source.secret_id)
+        .set_version_stage(source.version_stage.clone())
+        .set_version_id(source.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| fail(describe(&e)))?;
+    let raw = match (out.secret_string(), out.secret_binary()) {
+        (Some(s), _) => Raw::String(s.to_string()),
+        (None, Some(b)) => Raw::Binary(b.as_ref().to_vec()),
+        (None, None) => return Err(fail("the secret version holds no value".into())),
+    };
+    let name = out.name().unwrap_or(&source.secret_id).to_string();
+    Ok(Fetched { name, raw })
+}
+
+/// One line about an SDK error: the AWS error code and message, or what
+/// kind of failure it was. Never `Debug` or `DisplayErrorContext`: an
+/// unparseable response carries the raw body.
+fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    let status = err
+        .raw_response()
+        .map(|r| format!(" (HTTP {})", r.status().as_u16()))
+        .unwrap_or_default();
+    match err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                (Some(code), None) => code.to_string(),
+                (None, _) => format!("request refused{status} without an AWS error code"),
+            }
+        }
+        _ if is_no_credentials(err) => "no AWS credentials found (tried environment, profile, \
+             web identity, container and instance metadata): set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them"
+            .into(),
+        SdkError::TimeoutError(_) => "the request timed out".into(),
+        SdkError::ResponseError(_) => format!("unreadable response from AWS{status}"),
+        SdkError::DispatchFailure(e) if e.is_timeout() => {
+            format!("connection timed out: {}", chain(err))
+        }
+        SdkError::DispatchFailure(e) if e.is_io() => format!("connection failed: {}", chain(err)),
+        _ => chain(err),
+    }
+}
+
+/// The messages of an error's sources, outermost first. Used only for
+/// errors that did not come from an AWS response body.
+fn chain(err: &dyn StdError) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p == &text) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    // Some providers write multi-line messages; ours are one line.
+    parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_no_credentials(err: &dyn StdError) -> bool {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut next = err.source();
+    while let Some(e) = next {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) =
+            e.downcast_ref::<CredentialsError>()
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}

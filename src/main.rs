@@ -1,0 +1,137 @@
+//! secretexec: fetch secrets into the environment, then execve the command.
+//!
+//! The flow is `cli -> source -> fetch -> secret -> env -> exec`; this file
+//! only wires the steps together and turns an error into a message and an
+//! exit code, in one place.
+
+mod cli;
+mod env;
+mod error;
+mod exec;
+mod fetch;
+mod log;
+mod secret;
+mod source;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use cli::Parsed;
+use error::Error;
+
+fn main() -> ExitCode {
+    match run(std::env::args_os().skip(1)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("secretexec: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Returns `Ok` only for help and version: a run ends in `execve`.
+fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
+    let args = match cli::parse(argv)? {
+        Parsed::Help => {
+            print!("{}", cli::HELP);
+            return Ok(());
+        }
+        Parsed::Version => {
+            println!("secretexec {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Parsed::Run(args) => args,
+    };
+    let log = log::Log::new(args.verbose);
+
+    let defaults = source::Defaults {
+        role: args.role.or(setting("SECRETEXEC_ROLE")?),
+        region: args.region.or(setting("SECRETEXEC_REGION")?),
+    };
+    source::check_defaults(&defaults)?;
+    let mut specs = match setting("SECRETEXEC_SOURCES")? {
+        Some(list) => source::split_list(&list)?,
+        None => Vec::new(),
+    };
+    specs.extend(args.sources);
+    let sources = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| source::parse(spec, i + 1, &defaults))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let command = args.command.unwrap_or_default();
+    let fetched = fetch::fetch_all(
+        &sources,
+        &fetch::Options {
+            timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
+            session_name: &session_name(&command[0]),
+            log: &log,
+        },
+    )?;
+
+    let vars = sources
+        .iter()
+        .zip(&fetched)
+        .map(|(s, f)| {
+            secret::to_vars(s, &f.name, &f.raw)
+                .map(|vars| env::SourceVars {
+                    label: s.label.clone(),
+                    vars,
+                })
+                .map_err(|reason| Error::Value {
+                    source: s.label.clone(),
+                    reason,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(fetched);
+    let policy = env::Policy {
+        allow_override: args.allow_override,
+        allow_vars: args.allow_vars,
+    };
+    let merged = env::merge(std::env::vars_os().collect(), &vars, &policy)?;
+    for (name, source) in &merged.added {
+        log.note(format_args!("{name} from {source}"));
+    }
+    log.phase("exec");
+    Err(exec::exec(&command, &merged.env))
+}
+
+/// A `SECRETEXEC_*` setting; empty counts as unset, so an image can clear
+/// one with `ENV SECRETEXEC_ROLE=`.
+fn setting(name: &str) -> Result<Option<String>, Error> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|_| Error::Usage(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// `RoleSessionName` for AssumeRole, shown in CloudTrail: secretexec, the
+/// command it runs and its PID (at most 64 of `[A-Za-z0-9+=,.@_-]`).
+fn session_name(program: &OsString) -> String {
+    let base = std::path::Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("secretexec-{base}-{}", std::process::id());
+    if name.len() > 64 {
+        let pid = std::process::id().to_string();
+        name = format!("secretexec-{}-{pid}", &base[..64 - 12 - 1 - pid.len()]);
+    }
+    name
+}

@@ -1,0 +1,508 @@
+//! One fetched secret value in, ordered `(name, value)` pairs out (SPEC §3).
+//!
+//! The value is hostile input: it may be huge, malformed, repeat a key or
+//! hold a NUL. Every error names keys and the source, never a value; that
+//! is also why serde_json's own messages (which can quote the input) are
+//! never shown.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::quote;
+use crate::source::{Shape, Source, is_var_name, json_error};
+
+/// A secret value as Secrets Manager returns it.
+pub enum Raw {
+    String(String),
+    Binary(Vec<u8>),
+}
+
+/// `Debug` shows the kind and size, never the bytes, so that a stray
+/// `{:?}` cannot print a secret.
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Raw::String(s) => write!(f, "SecretString({} bytes)", s.len()),
+            Raw::Binary(b) => write!(f, "SecretBinary({} bytes)", b.len()),
+        }
+    }
+}
+
+/// Turn a value into variables. `name` is the secret's name as AWS
+/// returned it, used for `json: false` without `env_var_name`.
+/// Errors are reasons; the caller adds the source.
+pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, String)>, String> {
+    let pairs = match (&source.shape, raw) {
+        (Shape::Whole { var }, raw) => {
+            let value = match raw {
+                Raw::String(s) => s.clone(),
+                Raw::Binary(b) => base64(b),
+            };
+            let var = match var {
+                Some(var) => var.clone(),
+                None => sanitize(name).ok_or_else(|| {
+                    format!(
+                        "secret name {} does not make a variable name; set options.env_var_name",
+                        quote(name)
+                    )
+                })?,
+            };
+            vec![(var, value)]
+        }
+        (Shape::Json { .. }, Raw::Binary(_)) => {
+            return Err(
+                "the secret is SecretBinary, not a JSON object; use \"json\": false to get it as base64"
+                    .into(),
+            );
+        }
+        (Shape::Json { key }, Raw::String(text)) => json_vars(text, key.as_deref())?,
+    };
+    let prefix = source.prefix.as_deref().unwrap_or("");
+    let mut out = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if value.contains('\0') {
+            return Err(format!(
+                "the value for {} contains a NUL byte",
+                quote(&name)
+            ));
+        }
+        out.push((format!("{prefix}{name}"), value));
+    }
+    Ok(out)
+}
+
+fn json_vars(text: &str, only: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let not_object = "the value is not a JSON object; use \"json\": false for the whole string, \
+                      or select a key (ECS json-key)";
+    if !text.trim_start().starts_with('{') {
+        return Err(not_object.into());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = de
+        .deserialize_map(Entries)
+        .and_then(|entries| de.end().map(|()| entries))
+        .map_err(|e| format!("the value is not valid JSON ({})", json_error(&e)))?;
+
+    // A key repeated verbatim is refused: parsers differ on which copy wins.
+    let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
+    for (key, _) in &entries {
+        if !seen.insert(key) {
+            return Err(format!("key {} appears more than once", quote(key)));
+        }
+    }
+    if let Some(only) = only {
+        let (_, raw) = entries
+            .iter()
+            .find(|(k, _)| k == only)
+            .ok_or_else(|| format!("JSON key {} is not in the secret", quote(only)))?;
+        return Ok(vec![(var_for_key(only)?, json_text(raw)?)]);
+    }
+    let mut by_var: HashMap<String, &str> = HashMap::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, raw) in &entries {
+        let var = var_for_key(key)?;
+        if let Some(other) = by_var.insert(var.clone(), key) {
+            return Err(format!(
+                "keys {} and {} both become {var}",
+                quote(other),
+                quote(key)
+            ));
+        }
+        out.push((var, json_text(raw)?));
+    }
+    Ok(out)
+}
+
+fn var_for_key(key: &str) -> Result<String, String> {
+    sanitize(key).ok_or_else(|| {
+        format!(
+            "key {} does not make a variable name ([A-Za-z_][A-Za-z0-9_]* after - . / become _)",
+            quote(key)
+        )
+    })
+}
+
+/// `-`, `.` and `/` become `_`; the result must be a variable name.
+pub fn sanitize(key: &str) -> Option<String> {
+    let name: String = key
+        .chars()
+        .map(|c| if matches!(c, '-' | '.' | '/') { '_' } else { c })
+        .collect();
+    is_var_name(&name).then_some(name)
+}
+
+/// A JSON string gives its text; anything else its compact JSON as
+/// written, so numbers keep their exact digits.
+fn json_text(raw: &RawValue) -> Result<String, String> {
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str::<String>(text)
+            .map_err(|e| format!("the value is not valid JSON ({})", json_error(&e)))
+    } else {
+        Ok(compact(text))
+    }
+}
+
+/// Drop the whitespace between tokens of already-valid JSON text.
+fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The top-level object as ordered `(key, raw value)` entries, keeping
+/// repeated keys so they can be refused.
+struct Entries;
+
+impl<'de> Visitor<'de> for Entries {
+    type Value = Vec<(String, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            entries.push((key, map.next_value::<&'de RawValue>()?));
+        }
+        Ok(entries)
+    }
+}
+
+/// Standard padded base64 (RFC 4648 §4), as the AWS CLI prints
+/// `SecretBinary`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::type_complexity)] // table cases read best as tuples
+mod tests {
+    use super::*;
+
+    fn source(shape: Shape, prefix: Option<&str>) -> Source {
+        Source {
+            label: "'s'".into(),
+            secret_id: "s".into(),
+            region: None,
+            role: None,
+            version_stage: None,
+            version_id: None,
+            shape,
+            prefix: prefix.map(String::from),
+        }
+    }
+
+    fn json() -> Source {
+        source(Shape::Json { key: None }, None)
+    }
+
+    fn vars(source: &Source, name: &str, raw: Raw) -> Result<Vec<(String, String)>, String> {
+        to_vars(source, name, &raw)
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn values_become_variables() {
+        let obj = json();
+        let whole = source(Shape::Whole { var: None }, None);
+        let named = source(
+            Shape::Whole {
+                var: Some("TOKEN".into()),
+            },
+            None,
+        );
+        let key = source(
+            Shape::Json {
+                key: Some("pass-word".into()),
+            },
+            None,
+        );
+        let prefixed = source(Shape::Json { key: None }, Some("DB_"));
+        let s = |t: &str| Raw::String(t.into());
+        let cases: Vec<(&str, &Source, &str, Raw, Vec<(String, String)>)> = vec![
+            (
+                "object keys in order",
+                &obj,
+                "n",
+                s(r#"{"user": "admin", "host": "db"}"#),
+                pairs(&[("user", "admin"), ("host", "db")]),
+            ),
+            (
+                "non-strings as compact json",
+                &obj,
+                "n",
+                s(
+                    r#"{"port": 5432, "tls": true, "x": null, "nested": { "a" : [1, 2], "b": " s p " }}"#,
+                ),
+                pairs(&[
+                    ("port", "5432"),
+                    ("tls", "true"),
+                    ("x", "null"),
+                    ("nested", r#"{"a":[1,2],"b":" s p "}"#),
+                ]),
+            ),
+            (
+                "numbers keep their digits",
+                &obj,
+                "n",
+                s(r#"{"big": 123456789012345678901234567890, "f": 1.50, "e": 1E+2}"#),
+                pairs(&[
+                    ("big", "123456789012345678901234567890"),
+                    ("f", "1.50"),
+                    ("e", "1E+2"),
+                ]),
+            ),
+            (
+                "string escapes decode",
+                &obj,
+                "n",
+                s(r#"{"a": "line1\nline2 \"q\" \u00e9 \\ $HOME"}"#),
+                pairs(&[("a", "line1\nline2 \"q\" é \\ $HOME")]),
+            ),
+            (
+                "key sanitising",
+                &obj,
+                "n",
+                s(r#"{"db-host": "h", "a.b/c": "x", "_ok": ""}"#),
+                pairs(&[("db_host", "h"), ("a_b_c", "x"), ("_ok", "")]),
+            ),
+            ("empty object", &obj, "n", s("{}"), vec![]),
+            (
+                "whole string named after secret",
+                &whole,
+                "prod/db-creds.v1",
+                s("not json"),
+                pairs(&[("prod_db_creds_v1", "not json")]),
+            ),
+            (
+                "whole string env_var_name",
+                &named,
+                "n",
+                s("{\"a\":1}"),
+                pairs(&[("TOKEN", "{\"a\":1}")]),
+            ),
+            (
+                "binary as base64",
+                &named,
+                "n",
+                Raw::Binary(vec![0, 1, 2, 253, 254, 255, 10]),
+                pairs(&[("TOKEN", "AAEC/f7/Cg==")]),
+            ),
+            (
+                "json key selects one",
+                &key,
+                "n",
+                s(r#"{"user": "u", "pass-word": "p"}"#),
+                pairs(&[("pass_word", "p")]),
+            ),
+            (
+                "prefix after sanitising",
+                &prefixed,
+                "n",
+                s(r#"{"user-name": "u"}"#),
+                pairs(&[("DB_user_name", "u")]),
+            ),
+        ];
+        for (name, src, secret_name, raw, want) in cases {
+            assert_eq!(vars(src, secret_name, raw), Ok(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_without_their_content() {
+        let obj = json();
+        let whole = source(Shape::Whole { var: None }, None);
+        let key = source(
+            Shape::Json {
+                key: Some("missing".into()),
+            },
+            None,
+        );
+        let s = |t: &str| Raw::String(t.into());
+        let cases: Vec<(&str, &Source, &str, Raw, &str)> = vec![
+            (
+                "not an object",
+                &obj,
+                "n",
+                s("\"SEKRIT\""),
+                "not a JSON object",
+            ),
+            ("array", &obj, "n", s("[\"SEKRIT\"]"), "not a JSON object"),
+            ("plain text", &obj, "n", s("SEKRIT"), "not a JSON object"),
+            (
+                "truncated",
+                &obj,
+                "n",
+                s("{\"a\": \"SEKRIT"),
+                "not valid JSON",
+            ),
+            (
+                "trailing garbage",
+                &obj,
+                "n",
+                s("{\"a\": \"SEKRIT\"} x"),
+                "not valid JSON",
+            ),
+            (
+                "repeated key",
+                &obj,
+                "n",
+                s(r#"{"a": "SEKRIT", "a": "SEKRIT2"}"#),
+                "key 'a' appears more than once",
+            ),
+            (
+                "keys collide",
+                &obj,
+                "n",
+                s(r#"{"a-b": "SEKRIT", "a_b": "SEKRIT"}"#),
+                "keys 'a-b' and 'a_b' both become a_b",
+            ),
+            (
+                "bad key",
+                &obj,
+                "n",
+                s(r#"{"a b": "SEKRIT"}"#),
+                "key 'a b' does not make",
+            ),
+            (
+                "key starting with digit",
+                &obj,
+                "n",
+                s(r#"{"1a": "SEKRIT"}"#),
+                "key '1a'",
+            ),
+            ("unicode key", &obj, "n", s(r#"{"é": "SEKRIT"}"#), "key 'é'"),
+            (
+                "key with equals",
+                &obj,
+                "n",
+                s(r#"{"a=b": "SEKRIT"}"#),
+                "key 'a=b'",
+            ),
+            (
+                "nul in value",
+                &obj,
+                "n",
+                s(r#"{"a": "SEK\u0000RIT"}"#),
+                "'a' contains a NUL byte",
+            ),
+            (
+                "nul in key",
+                &obj,
+                "n",
+                s(r#"{"a\u0000": "SEKRIT"}"#),
+                "key 'a\\0'",
+            ),
+            (
+                "nul in whole string",
+                &whole,
+                "name",
+                s("SEK\0RIT"),
+                "contains a NUL byte",
+            ),
+            (
+                "lone surrogate",
+                &obj,
+                "n",
+                s(r#"{"a": "\ud800SEKRIT"}"#),
+                "not valid JSON",
+            ),
+            (
+                "missing json key",
+                &key,
+                "n",
+                s(r#"{"a": "SEKRIT"}"#),
+                "JSON key 'missing' is not in the secret",
+            ),
+            (
+                "binary as json",
+                &obj,
+                "n",
+                Raw::Binary(b"SEKRIT".to_vec()),
+                "SecretBinary",
+            ),
+            (
+                "secret name not a variable",
+                &whole,
+                "my+secret",
+                s("SEKRIT"),
+                "set options.env_var_name",
+            ),
+        ];
+        for (name, src, secret_name, raw, want) in cases {
+            let err = vars(src, secret_name, raw).expect_err(name);
+            assert!(err.contains(want), "{name}: {err}");
+            assert!(!err.contains("SEKRIT"), "{name} leaks the value: {err}");
+        }
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let shown = format!(
+            "{:?} {:?}",
+            Raw::String("SEKRIT".into()),
+            Raw::Binary(b"SEKRIT".to_vec())
+        );
+        assert!(!shown.contains("SEKRIT"), "{shown}");
+    }
+}
