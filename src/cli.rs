@@ -98,7 +98,14 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
     }
 
     let mut p = pico_args::Arguments::from_vec(ours);
-    let usage = |e: pico_args::Error| Error::Usage(e.to_string());
+    let usage = |e: pico_args::Error| {
+        Error::Usage(match e {
+            pico_args::Error::OptionWithoutAValue(key) => format!("{key} needs a value"),
+            pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
+            pico_args::Error::ArgumentParsingFailed { cause } => cause,
+            other => other.to_string(),
+        })
+    };
     let args = Args {
         sources: p.values_from_str("--source").map_err(usage)?,
         role: last(p.values_from_str("--role").map_err(usage)?),

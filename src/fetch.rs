@@ -115,7 +115,13 @@ async fn fetch_concurrently(
         regions.push(region);
     }
 
-    let ctx = Arc::new(Context::new(base, sources, &regions, opts.session_name));
+    let ctx = Arc::new(Context::new(
+        base,
+        sources,
+        &regions,
+        opts.session_name,
+        log,
+    ));
     let mut tasks = JoinSet::new();
     for (i, s) in sources.iter().enumerate() {
         log.note(format_args!(
@@ -166,13 +172,20 @@ async fn fetch_concurrently(
 struct Context {
     base: SdkConfig,
     session_name: String,
+    log: Log,
     /// Role -> (region of its first source, where STS is called; creds).
     roles: HashMap<String, (String, OnceCell<Credentials>)>,
     clients: HashMap<(String, Option<String>), OnceCell<aws_sdk_secretsmanager::Client>>,
 }
 
 impl Context {
-    fn new(base: SdkConfig, sources: &[Source], regions: &[String], session_name: &str) -> Self {
+    fn new(
+        base: SdkConfig,
+        sources: &[Source],
+        regions: &[String],
+        session_name: &str,
+        log: &Log,
+    ) -> Self {
         let mut roles = HashMap::new();
         let mut clients = HashMap::new();
         for (s, region) in sources.iter().zip(regions) {
@@ -188,6 +201,7 @@ impl Context {
         Context {
             base,
             session_name: session_name.to_string(),
+            log: log.clone(),
             roles,
             clients,
         }
@@ -213,6 +227,10 @@ impl Context {
     async fn assume(&self, role: &str) -> Result<&Credentials, String> {
         let (region, cell) = &self.roles[role];
         cell.get_or_try_init(|| async {
+            self.log.note(format_args!(
+                "assuming role {role} as session {} (STS in {region})",
+                self.session_name
+            ));
             let sts = aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&self.base)
                     .region(Region::new(region.clone()))

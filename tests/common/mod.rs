@@ -1,0 +1,364 @@
+//! Shared by the integration tests: one real `moto_server` per test binary,
+//! seeding through the real AWS SDK, and one way to run the real binary.
+//!
+//! moto is started on a free 127.0.0.1 port from a thread that lives as
+//! long as the test process, with PR_SET_PDEATHSIG so the kernel stops it
+//! if we die, and an `atexit` hook that stops it by PID when the harness
+//! exits normally.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_secretsmanager::primitives::Blob;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_secretexec");
+pub const ACCOUNT: &str = "123456789012";
+
+// ---------------------------------------------------------------- moto
+
+static MOTO_PID: AtomicI32 = AtomicI32::new(0);
+static MOTO_PORT: OnceLock<u16> = OnceLock::new();
+
+extern "C" fn stop_moto() {
+    let pid = MOTO_PID.swap(0, Ordering::SeqCst);
+    if pid > 0 {
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// The endpoint of this test binary's moto_server, started on first use.
+pub fn endpoint() -> String {
+    let port = *MOTO_PORT.get_or_init(start_moto);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn start_moto() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // PDEATHSIG fires when the thread that forked exits, so fork from a
+    // thread that never does.
+    std::thread::spawn(move || {
+        tx.send(spawn_moto()).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    let port = rx.recv().unwrap();
+    unsafe { libc::atexit(stop_moto) };
+    port
+}
+
+fn spawn_moto() -> u16 {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new("moto_server");
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("moto_server not found: install it with pip install 'moto[server]'");
+        MOTO_PID.store(child.id() as i32, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // port taken between our probe and its bind: retry
+            }
+            if http_get(port, "/moto-api/").is_some() {
+                return port;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        MOTO_PID.store(0, Ordering::SeqCst);
+    }
+    panic!("moto_server did not start");
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.").then_some(out)
+}
+
+// ------------------------------------------------------------- seeding
+
+/// Static credentials in the default account, or a role's from STS.
+#[derive(Clone)]
+pub struct Creds(Credentials);
+
+impl Default for Creds {
+    fn default() -> Self {
+        Creds(Credentials::new("testing", "testing", None, None, "test"))
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+async fn sdk_config(region: &str, creds: &Creds) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint())
+        .credentials_provider(creds.0.clone())
+        .load()
+        .await
+}
+
+fn sm(region: &str, creds: &Creds) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&block_on(sdk_config(region, creds)))
+}
+
+pub enum Value<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// Create a secret; returns its ARN.
+pub fn create(name: &str, value: Value) -> String {
+    create_in("us-east-1", &Creds::default(), name, value)
+}
+
+pub fn create_in(region: &str, creds: &Creds, name: &str, value: Value) -> String {
+    let client = sm(region, creds);
+    let req = client.create_secret().name(name);
+    let req = match value {
+        Value::Text(s) => req.secret_string(s),
+        Value::Bytes(b) => req.secret_binary(Blob::new(b)),
+    };
+    let out = block_on(req.send()).unwrap_or_else(|e| panic!("create {name}: {e:?}"));
+    out.arn().unwrap().to_string()
+}
+
+/// Add a version with the given stages; returns its version id.
+pub fn put_version(name: &str, value: &str, stages: &[&str]) -> String {
+    let client = sm("us-east-1", &Creds::default());
+    let mut req = client
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(value);
+    for s in stages {
+        req = req.version_stages(*s);
+    }
+    let out = block_on(req.send()).unwrap_or_else(|e| panic!("put {name}: {e:?}"));
+    out.version_id().unwrap().to_string()
+}
+
+/// Credentials of `role` from moto's STS; moto files what they create
+/// under the role's account.
+pub fn assume(role: &str) -> Creds {
+    let conf = block_on(sdk_config("us-east-1", &Creds::default()));
+    let sts = aws_sdk_sts::Client::new(&conf);
+    let out = block_on(
+        sts.assume_role()
+            .role_arn(role)
+            .role_session_name("seeder")
+            .send(),
+    )
+    .unwrap();
+    let c = out.credentials().unwrap();
+    Creds(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "test",
+    ))
+}
+
+// ------------------------------------------------------------- running
+
+/// The real binary, with a scrubbed environment: nothing `AWS_*` or
+/// `SECRETEXEC_*` leaks in from the developer's shell, the instance
+/// metadata service is off, and the AWS config files are not read.
+pub fn secretexec() -> Cmd {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("AWS_") || k.starts_with("SECRETEXEC_") || k == "RUST_BACKTRACE" {
+            cmd.env_remove(&*k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .stdin(Stdio::null());
+    Cmd { cmd, moto: true }
+}
+
+pub struct Cmd {
+    cmd: Command,
+    moto: bool,
+}
+
+impl Cmd {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn env_remove(mut self, k: &str) -> Self {
+        self.cmd.env_remove(k);
+        self
+    }
+
+    /// Do not point the SDK at moto (for tests that need no server, or
+    /// bring their own endpoint).
+    pub fn no_moto(mut self) -> Self {
+        self.moto = false;
+        self
+    }
+
+    pub fn run(mut self) -> Out {
+        if self.moto {
+            self.cmd.env("AWS_ENDPOINT_URL", endpoint());
+        }
+        let shown = format!("{:?}", self.cmd);
+        let child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        Out {
+            shown,
+            pid,
+            status: out.status,
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+pub struct Out {
+    shown: String,
+    pub pid: u32,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Out {
+    fn fail(&self, why: &str) -> ! {
+        panic!(
+            "{why}\ncommand: {}\nstatus: {:?}\nstdout: {}\nstderr: {}",
+            self.shown,
+            self.status,
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        );
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn code(&self, want: i32) -> &Self {
+        if self.status.code() != Some(want) {
+            self.fail(&format!("expected exit status {want}"));
+        }
+        self
+    }
+
+    pub fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// Exit 125 with one `secretexec:` line on stderr containing `want`.
+    pub fn fails_with(&self, want: &str) -> &Self {
+        self.code(125);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        if lines.len() != 1 || !lines[0].starts_with("secretexec: ") || !lines[0].contains(want) {
+            self.fail(&format!(
+                "expected one 'secretexec:' line containing {want:?}"
+            ));
+        }
+        self
+    }
+
+    pub fn stderr_has(&self, want: &str) -> &Self {
+        if !self.stderr.contains(want) {
+            self.fail(&format!("expected stderr to contain {want:?}"));
+        }
+        self
+    }
+
+    /// None of `values` appears in stdout or stderr.
+    pub fn no_leak(&self, values: &[&str]) -> &Self {
+        for v in values {
+            let v = v.as_bytes();
+            let hit = |hay: &[u8]| hay.windows(v.len()).any(|w| w == v);
+            if hit(&self.stdout) || hit(self.stderr.as_bytes()) {
+                self.fail(&format!(
+                    "a planted value leaked: {:?}",
+                    String::from_utf8_lossy(v)
+                ));
+            }
+        }
+        self
+    }
+
+    /// The child's environment, from `env -0` as the command.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        self.ok();
+        self.stdout
+            .split(|&b| b == 0)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let e = String::from_utf8_lossy(e);
+                let (k, v) = e.split_once('=').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+}
