@@ -295,12 +295,16 @@ where
         .raw_response()
         .map(|r| format!(" (HTTP {})", r.status().as_u16()))
         .unwrap_or_default();
+    let success = err.raw_response().is_some_and(|r| r.status().is_success());
     match err {
         SdkError::ServiceError(e) => {
             let e = e.err();
             match (e.code(), e.message()) {
                 (Some(code), Some(msg)) => format!("{code}: {msg}"),
                 (Some(code), None) => code.to_string(),
+                // An answer the SDK could not parse lands here as an
+                // error without a code; its body is never shown.
+                (None, _) if success => format!("unreadable response from AWS{status}"),
                 (None, _) => format!("request refused{status} without an AWS error code"),
             }
         }

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -43,6 +45,16 @@ extern "C" fn stop_moto() {
 pub fn endpoint() -> String {
     let port = *MOTO_PORT.get_or_init(start_moto);
     format!("http://127.0.0.1:{port}")
+}
+
+/// `127.0.0.1:PORT` of moto, for the fault proxy.
+pub fn moto_addr() -> String {
+    endpoint().trim_start_matches("http://").to_string()
+}
+
+/// A fault proxy in front of this binary's moto.
+pub fn proxy(script: Vec<proxy::Fault>, then: proxy::Fault) -> proxy::Proxy {
+    proxy::Proxy::start(moto_addr(), script, then)
 }
 
 fn start_moto() -> u16 {

@@ -1,0 +1,164 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1, in front of moto_server.
+//!
+//! Each request takes the next fault from a script (then a default one),
+//! so a test can say "throttle twice, then let it through". Every
+//! connection is served on its own thread and answered with
+//! `Connection: close`, as moto does.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Pass the request to moto and its answer back.
+    Forward,
+    /// Answer with this status and an awsJson error body of this type.
+    Error(u16, &'static str),
+    /// Answer with this status, content type and body.
+    Raw(u16, &'static str, String),
+    /// Close the connection with a TCP reset, answering nothing.
+    Reset,
+    /// Read the request and never answer.
+    Stall,
+    /// Forward, but send only the first half of moto's answer.
+    Truncate,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    script: Arc<Mutex<VecDeque<Fault>>>,
+    /// Requests seen so far.
+    pub seen: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (host:port) that applies `script` in order,
+    /// then `then` to every later request.
+    pub fn start(upstream: String, script: Vec<Fault>, then: Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let (s, n) = (Arc::clone(&script), Arc::clone(&seen));
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let fault = s
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or_else(|| then.clone());
+                n.fetch_add(1, Ordering::SeqCst);
+                let upstream = upstream.clone();
+                std::thread::spawn(move || serve(conn, &upstream, fault));
+            }
+        });
+        Proxy { port, script, seen }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
+    }
+
+    pub fn pending_script(&self) -> usize {
+        self.script.lock().unwrap().len()
+    }
+}
+
+fn serve(mut conn: TcpStream, upstream: &str, fault: Fault) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let Some(request) = read_request(&mut conn) else {
+        return;
+    };
+    match fault {
+        Fault::Forward => {
+            let answer = forward(upstream, &request);
+            let _ = conn.write_all(&answer);
+        }
+        Fault::Truncate => {
+            let answer = forward(upstream, &request);
+            let _ = conn.write_all(&answer[..answer.len() / 2]);
+        }
+        Fault::Error(status, kind) => {
+            let body = format!(r#"{{"__type":"{kind}","message":"injected {kind}"}}"#);
+            respond(&mut conn, status, "application/x-amz-json-1.1", &body);
+        }
+        Fault::Raw(status, content_type, body) => respond(&mut conn, status, content_type, &body),
+        Fault::Reset => {
+            // SO_LINGER with a zero timeout turns close() into a RST.
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            unsafe {
+                libc::setsockopt(
+                    conn.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &linger as *const _ as *const libc::c_void,
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        }
+        Fault::Stall => {
+            // Hold the connection open, answering nothing, until the client
+            // gives up (bounded so the thread ends).
+            std::thread::sleep(Duration::from_secs(120));
+        }
+    }
+}
+
+fn respond(conn: &mut TcpStream, status: u16, content_type: &str, body: &str) {
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status} Injected\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// The request head and its Content-Length body.
+fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(buf)
+}
+
+fn forward(upstream: &str, request: &[u8]) -> Vec<u8> {
+    let mut up = TcpStream::connect(upstream).unwrap();
+    up.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    // moto answers with Connection: close, so its answer ends at EOF.
+    let _ = up.read_to_end(&mut answer);
+    answer
+}
