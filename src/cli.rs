@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::error::{Error, quote};
+use crate::export::Format;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -19,11 +20,14 @@ then execve COMMAND with them (it keeps secretexec's PID).
 
 Usage:
   secretexec [OPTIONS] -- COMMAND [ARG]...
+  secretexec [OPTIONS] --dry-run [-- COMMAND [ARG]...]
+  secretexec [OPTIONS] --export dotenv|shell|json
 
 Options:
   -s, --source SPEC       secret to load; repeatable, order kept. SPEC is a
-                          NAME, a secret ARN, or a JSON object
-                          {\"id\": ..., \"role\": ..., \"options\": {...}}
+                          NAME, a secret ARN (ECS valueFrom tail allowed),
+                          file:PATH (JSON object or dotenv file), or a JSON
+                          object {\"id\": ..., \"role\": ..., \"options\": {...}}
       --role ARN          IAM role to assume for sources without their own
                           role [env: SECRETEXEC_ROLE]
       --region REGION     region for sources that name none
@@ -32,6 +36,14 @@ Options:
       --allow-var NAME    let a secret set NAME even though it changes how
                           programs load (PATH, LD_*, PYTHONPATH, ...);
                           repeatable
+      --pristine          give the command only the secrets (and --keep
+                          variables), not the inherited environment
+      --keep VAR          with --pristine, pass VAR through; repeatable
+      --dry-run           fetch and check everything, print one line per
+                          variable (NAME<TAB>source, never a value), run
+                          nothing; a COMMAND given is looked up on PATH
+      --export FORMAT     print the merged secrets as dotenv, shell or json
+                          (the only output that shows values), run nothing
       --timeout DURATION  bound on all fetching, e.g. 10s, 500ms, 2m
                           [default: 30s]
   -v, --verbose           say what is fetched from where, with timings
@@ -41,7 +53,7 @@ Options:
 
 Environment:
   SECRETEXEC_SOURCES      more sources: a JSON list of specs, or
-                          comma-separated specs (added after --source ones)
+                          comma-separated specs (taken before --source ones)
   AWS_*                   credentials, profile, region and endpoints, as in
                           every AWS SDK (AWS_ENDPOINT_URL included)
 
@@ -71,6 +83,10 @@ pub struct Args {
     pub allow_vars: Vec<String>,
     pub timeout: Option<Duration>,
     pub verbose: bool,
+    pub pristine: bool,
+    pub keep: Vec<String>,
+    pub dry_run: bool,
+    pub export: Option<Format>,
     /// Everything after the first `--`, verbatim; `None` without a `--`.
     pub command: Option<Vec<OsString>>,
 }
@@ -117,6 +133,10 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
                 .map_err(usage)?,
         ),
         verbose: count(&mut p, ["-v", "--verbose"]) > 0,
+        pristine: p.contains("--pristine"),
+        keep: p.values_from_str("--keep").map_err(usage)?,
+        dry_run: p.contains("--dry-run"),
+        export: last(p.values_from_str("--export").map_err(usage)?),
         command,
     };
     if let Some(extra) = p.finish().first() {
@@ -130,10 +150,26 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
             )
         }));
     }
+    let usage = |msg: &str| Err(Error::Usage(msg.into()));
+    if args.dry_run && args.export.is_some() {
+        return usage("--dry-run and --export cannot be combined");
+    }
+    if !args.keep.is_empty() && !args.pristine {
+        return usage("--keep only applies with --pristine");
+    }
+    if let Some(bad) = args.keep.iter().find(|v| v.is_empty() || v.contains('=')) {
+        return Err(Error::Usage(format!(
+            "--keep {} is not a variable name",
+            quote(bad)
+        )));
+    }
     match &args.command {
-        None => Err(Error::Usage("missing '--' before the command".into())),
-        Some(cmd) if cmd.is_empty() => Err(Error::Usage("no command after '--'".into())),
-        Some(_) => Ok(Parsed::Run(args)),
+        Some(_) if args.export.is_some() => {
+            usage("--export prints the variables and runs no command; drop '-- COMMAND'")
+        }
+        None if !args.dry_run && args.export.is_none() => usage("missing '--' before the command"),
+        Some(cmd) if cmd.is_empty() => usage("no command after '--'"),
+        _ => Ok(Parsed::Run(args)),
     }
 }
 
@@ -242,6 +278,27 @@ mod tests {
     }
 
     #[test]
+    fn modes() {
+        let a = run(&["--dry-run", "-s", "a"]);
+        assert!(a.dry_run && a.command.is_none());
+        let a = run(&["--dry-run", "--", "python", "x.py"]);
+        assert!(a.dry_run && a.command.is_some());
+        let a = run(&["--export", "shell"]);
+        assert_eq!(a.export, Some(Format::Shell));
+        let a = run(&[
+            "--pristine",
+            "--keep",
+            "HOME",
+            "--keep",
+            "PATH",
+            "--",
+            "true",
+        ]);
+        assert!(a.pristine);
+        assert_eq!(a.keep, ["HOME", "PATH"]);
+    }
+
+    #[test]
     fn zero_sources_is_allowed() {
         assert_eq!(
             run(&["--", "true"]),
@@ -278,6 +335,18 @@ mod tests {
             (&["--source"], "--source"),
             (&["--timeout", "soon", "--", "true"], "is not a duration"),
             (&["--timeout", "0s", "--", "true"], "more than zero"),
+            (&["--dry-run", "--export", "json"], "cannot be combined"),
+            (&["--export", "json", "--", "true"], "runs no command"),
+            (&["--export", "yaml"], "dotenv, shell or json"),
+            (
+                &["--keep", "HOME", "--", "true"],
+                "only applies with --pristine",
+            ),
+            (
+                &["--pristine", "--keep", "A=B", "--", "true"],
+                "not a variable name",
+            ),
+            (&["--dry-run", "--"], "no command after '--'"),
         ];
         for (argv, want) in cases {
             match args(argv) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 
-use crate::error::Error;
+use crate::error::{Error, quote};
 
 /// Variables that decide what code a program loads or runs. Whoever can
 /// write a secret must not thereby gain code execution in every job that
@@ -73,7 +73,7 @@ pub struct Policy {
     pub allow_vars: Vec<String>,
 }
 
-/// One source's variables, labelled for messages.
+/// One source's variables, with its label (unquoted) for messages.
 pub struct SourceVars {
     pub label: String,
     pub vars: Vec<(String, String)>,
@@ -103,26 +103,25 @@ pub fn merge(
     let mut added = Vec::new();
     for source in sources {
         for (name, value) in &source.vars {
+            let shown = quote(&source.label);
             if is_refused(name) && !policy.allow_vars.iter().any(|a| a == name) {
                 return Err(Error::Merge(format!(
-                    "source {} sets {name}, which changes how programs load or start; \
-                     allow it with --allow-var {name}",
-                    source.label
+                    "source {shown} sets {name}, which changes how programs load or start; \
+                     allow it with --allow-var {name}"
                 )));
             }
             if let Some(first) = from.insert(name, &source.label) {
                 return Err(Error::Merge(format!(
-                    "{name} is set by both source {first} and source {}",
-                    source.label
+                    "{name} is set by both source {} and source {shown}",
+                    quote(first)
                 )));
             }
             let value = OsString::from(value);
             match index.get(OsStr::new(name)) {
                 Some(_) if !policy.allow_override => {
                     return Err(Error::Merge(format!(
-                        "source {} sets {name}, which is already set; \
-                         pass --allow-override to replace it",
-                        source.label
+                        "source {shown} sets {name}, which is already set; \
+                         pass --allow-override to replace it"
                     )));
                 }
                 Some(&i) => env[i].1 = value,
@@ -145,7 +144,7 @@ mod tests {
 
     fn src(label: &str, v: &[(&str, &str)]) -> SourceVars {
         SourceVars {
-            label: format!("'{label}'"),
+            label: label.to_string(),
             vars: v
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -233,7 +232,7 @@ mod tests {
             &policy(false, &[]),
         )
         .unwrap();
-        let want = [("X", "'a'"), ("Y", "'b'")].map(|(a, b)| (a.to_string(), b.to_string()));
+        let want = [("X", "a"), ("Y", "b")].map(|(a, b)| (a.to_string(), b.to_string()));
         assert_eq!(merged.added, want);
     }
 

@@ -15,12 +15,14 @@ pub enum Error {
     Usage(String),
     /// A source spec that cannot be used, found before any network call.
     Spec { spec: String, reason: String },
-    /// Fetching a source failed (AWS error, credentials, region, STS).
+    /// Fetching a source failed; `source` is its label, unquoted (AWS error, credentials, region, STS).
     Fetch { source: String, reason: String },
     /// A fetched value cannot become variables (bad JSON, bad key, NUL).
     Value { source: String, reason: String },
     /// The merged environment breaks a rule (duplicate, collision, refused).
     Merge(String),
+    /// Writing `--export` or `--dry-run` output failed.
+    Output(String),
     /// `--timeout` ran out; names what was still pending.
     Timeout {
         after: Duration,
@@ -50,9 +52,11 @@ impl fmt::Display for Error {
                 "{msg} (usage: secretexec [OPTIONS] -- COMMAND [ARG]...; see --help)"
             ),
             Error::Spec { spec, reason } => write!(f, "bad source {spec}: {reason}"),
-            Error::Fetch { source, reason } => write!(f, "source {source}: {reason}"),
-            Error::Value { source, reason } => write!(f, "source {source}: {reason}"),
+            Error::Fetch { source, reason } | Error::Value { source, reason } => {
+                write!(f, "source {}: {reason}", quote(source))
+            }
             Error::Merge(msg) => f.write_str(msg),
+            Error::Output(e) => write!(f, "cannot write the output: {e}"),
             Error::Timeout { after, pending } => {
                 write!(f, "timed out after {}", crate::cli::format_duration(*after))?;
                 if !pending.is_empty() {

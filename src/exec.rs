@@ -9,7 +9,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::unistd::execve;
@@ -58,6 +58,30 @@ pub fn exec(command: &[OsString], env: &[(OsString, OsString)]) -> Error {
     }
 }
 
+/// Where `command` would be found, for `--dry-run`: the first candidate
+/// that is a file with an execute bit, by the same search as [`exec`].
+pub fn resolve(command: &[OsString], env: &[(OsString, OsString)]) -> Result<PathBuf, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let program = &command[0];
+    let shown = program.to_string_lossy().into_owned();
+    let mut denied = false;
+    for candidate in candidates(program, env) {
+        match std::fs::metadata(&candidate) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(candidate),
+            Ok(_) => denied = true,
+            Err(_) => {}
+        }
+    }
+    Err(if denied {
+        Error::NotExecutable {
+            command: shown,
+            reason: "permission denied".into(),
+        }
+    } else {
+        Error::NotFound(shown)
+    })
+}
+
 fn run_by_shell(path: &CString, argv: &[CString], envp: &[CString]) -> Errno {
     let mut sh_argv = vec![cstring(b"/bin/sh"), path.clone()];
     sh_argv.extend(argv.iter().skip(1).cloned());
@@ -68,7 +92,7 @@ fn run_by_shell(path: &CString, argv: &[CString], envp: &[CString]) -> Errno {
 
 /// Where to look for `program`: itself when it holds a `/`, else each
 /// directory of the child's PATH (an empty entry is the current directory).
-fn candidates(program: &OsStr, env: &[(OsString, OsString)]) -> Vec<std::path::PathBuf> {
+fn candidates(program: &OsStr, env: &[(OsString, OsString)]) -> Vec<PathBuf> {
     if program.is_empty() {
         return Vec::new();
     }

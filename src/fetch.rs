@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +27,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, quote};
 use crate::log::Log;
 use crate::secret::Raw;
-use crate::source::Source;
+use crate::source::{AwsSecret, Origin, Source};
 
 /// A fetched value and the secret's name as AWS returned it.
 #[derive(Debug)]
@@ -41,22 +43,83 @@ pub struct Options<'a> {
     pub log: &'a Log,
 }
 
-/// Fetch every source, in the order given. Nothing at all is done (no
-/// runtime, no AWS configuration) when there are no sources.
+/// Local files larger than this are refused: an environment cannot hold
+/// much more anyway (Linux caps argv + envp at a quarter of the stack).
+const MAX_FILE: u64 = 1 << 20;
+
+/// Fetch every source, in the order given. Local sources are read first,
+/// so their errors come before any network call; nothing AWS (runtime,
+/// configuration) is touched when no source needs it.
 pub fn fetch_all(sources: &[Source], opts: &Options) -> Result<Vec<Fetched>, Error> {
-    if sources.is_empty() {
-        return Ok(Vec::new());
+    let mut fetched: Vec<Option<Fetched>> = Vec::with_capacity(sources.len());
+    let mut remote = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        fetched.push(match &s.origin {
+            Origin::Inline(text) => Some(Fetched {
+                name: s.label.clone(),
+                raw: Raw::String(text.clone()),
+            }),
+            Origin::File(path) => Some(read_file(s, path)?),
+            Origin::Aws(aws) => {
+                remote.push(Remote {
+                    index: i,
+                    label: s.label.clone(),
+                    aws: aws.clone(),
+                });
+                None
+            }
+        });
     }
+    if !remote.is_empty() {
+        for (index, f) in fetch_remote(&remote, opts)? {
+            fetched[index] = Some(f);
+        }
+    }
+    Ok(fetched.into_iter().flatten().collect())
+}
+
+fn read_file(source: &Source, path: &Path) -> Result<Fetched, Error> {
+    let fail = |reason: String| Error::Fetch {
+        source: source.label.clone(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(fail(format!("{} is larger than 1 MiB", path.display())));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| fail(format!("{} is not UTF-8 text", path.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Fetched {
+        name,
+        raw: Raw::String(text),
+    })
+}
+
+/// An AWS source and its place in the command line's order.
+struct Remote {
+    index: usize,
+    label: String,
+    aws: AwsSecret,
+}
+
+fn fetch_remote(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, Fetched)>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Fetch {
-            source: "(all)".into(),
+            source: remote[0].label.clone(),
             reason: format!("cannot start the async runtime: {e}"),
         })?;
-    let mut done = vec![false; sources.len()];
+    let mut done = vec![false; remote.len()];
     let outcome = runtime.block_on(async {
-        tokio::time::timeout(opts.timeout, fetch_concurrently(sources, opts, &mut done)).await
+        tokio::time::timeout(opts.timeout, fetch_concurrently(remote, opts, &mut done)).await
     });
     // Blocking DNS threads must not delay the exec.
     runtime.shutdown_background();
@@ -64,11 +127,11 @@ pub fn fetch_all(sources: &[Source], opts: &Options) -> Result<Vec<Fetched>, Err
         Ok(result) => result,
         Err(_) => Err(Error::Timeout {
             after: opts.timeout,
-            pending: sources
+            pending: remote
                 .iter()
                 .zip(&done)
                 .filter(|(_, done)| !**done)
-                .map(|(s, _)| s.label.clone())
+                .map(|(r, _)| quote(&r.label))
                 .collect(),
         }),
     }
@@ -86,28 +149,33 @@ fn retry_config() -> RetryConfig {
 }
 
 async fn fetch_concurrently(
-    sources: &[Source],
+    remote: &[Remote],
     opts: &Options<'_>,
     done: &mut [bool],
-) -> Result<Vec<Fetched>, Error> {
+) -> Result<Vec<(usize, Fetched)>, Error> {
     let log = opts.log;
     // When every source already has a region, give it to the loader so the
     // SDK's region chain (profile files, instance metadata) is never asked.
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
-    if sources.iter().all(|s| s.region.is_some()) {
-        loader = loader.region(Region::new(sources[0].region.clone().unwrap_or_default()));
+    if let Some(Some(first)) = remote
+        .iter()
+        .all(|r| r.aws.region.is_some())
+        .then(|| remote[0].aws.region.clone())
+    {
+        loader = loader.region(Region::new(first));
     }
     let base = loader.load().await;
     log.phase("AWS configuration loaded");
 
-    let mut regions = Vec::with_capacity(sources.len());
-    for s in sources {
-        let region = s
+    let mut regions = Vec::with_capacity(remote.len());
+    for r in remote {
+        let region = r
+            .aws
             .region
             .clone()
             .or_else(|| base.region().map(|r| r.to_string()))
             .ok_or_else(|| Error::Fetch {
-                source: s.label.clone(),
+                source: r.label.clone(),
                 reason: "no AWS region: pass --region, set SECRETEXEC_REGION or AWS_REGION, \
                          or name the secret by its ARN"
                     .into(),
@@ -115,43 +183,36 @@ async fn fetch_concurrently(
         regions.push(region);
     }
 
-    let ctx = Arc::new(Context::new(
-        base,
-        sources,
-        &regions,
-        opts.session_name,
-        log,
-    ));
+    let ctx = Arc::new(Context::new(base, remote, &regions, opts.session_name, log));
     let mut tasks = JoinSet::new();
-    for (i, s) in sources.iter().enumerate() {
+    for (i, (r, region)) in remote.iter().zip(regions).enumerate() {
         log.note(format_args!(
-            "fetching {}: secret {} in {}{}",
-            s.label,
-            quote(&s.secret_id),
-            regions[i],
-            s.role
+            "fetching {}: secret {} in {region}{}",
+            quote(&r.label),
+            quote(&r.aws.secret_id),
+            r.aws
+                .role
                 .as_deref()
-                .map(|r| format!(" as {r}"))
+                .map(|role| format!(" as {role}"))
                 .unwrap_or_default()
         ));
         let ctx = Arc::clone(&ctx);
-        let source = s.clone();
-        let region = regions[i].clone();
+        let (label, aws) = (r.label.clone(), r.aws.clone());
         let log = log.clone();
         tasks.spawn(async move {
             let started = Instant::now();
-            let fetched = fetch_one(&ctx, &source, &region).await;
+            let fetched = fetch_one(&ctx, &label, &aws, &region).await;
             if fetched.is_ok() {
                 log.note(format_args!(
                     "fetched {} in {:.1} ms",
-                    source.label,
+                    quote(&label),
                     started.elapsed().as_secs_f64() * 1e3
                 ));
             }
             (i, fetched)
         });
     }
-    let mut results: Vec<Option<Fetched>> = sources.iter().map(|_| None).collect();
+    let mut results = Vec::with_capacity(remote.len());
     while let Some(joined) = tasks.join_next().await {
         // A task only ends early by panicking, and panic = "abort" in
         // release; in a debug build, surface it as our own failure.
@@ -160,11 +221,11 @@ async fn fetch_concurrently(
             reason: format!("fetch task failed: {e}"),
         })?;
         // All or nothing: the first failure ends every other fetch.
-        results[i] = Some(fetched?);
+        results.push((remote[i].index, fetched?));
         done[i] = true;
     }
     log.phase("all sources fetched");
-    Ok(results.into_iter().flatten().collect())
+    Ok(results)
 }
 
 /// What the concurrent fetches share: the base configuration, one lazily
@@ -181,21 +242,21 @@ struct Context {
 impl Context {
     fn new(
         base: SdkConfig,
-        sources: &[Source],
+        remote: &[Remote],
         regions: &[String],
         session_name: &str,
         log: &Log,
     ) -> Self {
         let mut roles = HashMap::new();
         let mut clients = HashMap::new();
-        for (s, region) in sources.iter().zip(regions) {
-            if let Some(role) = &s.role {
+        for (r, region) in remote.iter().zip(regions) {
+            if let Some(role) = &r.aws.role {
                 roles
                     .entry(role.clone())
                     .or_insert_with(|| (region.clone(), OnceCell::new()));
             }
             clients
-                .entry((region.clone(), s.role.clone()))
+                .entry((region.clone(), r.aws.role.clone()))
                 .or_insert_with(OnceCell::new);
         }
         Context {
@@ -258,20 +319,25 @@ impl Context {
     }
 }
 
-async fn fetch_one(ctx: &Context, source: &Source, region: &str) -> Result<Fetched, Error> {
+async fn fetch_one(
+    ctx: &Context,
+    label: &str,
+    aws: &AwsSecret,
+    region: &str,
+) -> Result<Fetched, Error> {
     let fail = |reason: String| Error::Fetch {
-        source: source.label.clone(),
+        source: label.to_string(),
         reason,
     };
     let client = ctx
-        .client(region, source.role.as_deref())
+        .client(region, aws.role.as_deref())
         .await
         .map_err(fail)?;
     let out = client
         .get_secret_value()
-        .secret_id(&source.secret_id)
-        .set_version_stage(source.version_stage.clone())
-        .set_version_id(source.version_id.clone())
+        .secret_id(&aws.secret_id)
+        .set_version_stage(aws.version_stage.clone())
+        .set_version_id(aws.version_id.clone())
         .send()
         .await
         .map_err(|e| fail(describe(&e)))?;
@@ -280,7 +346,7 @@ async fn fetch_one(ctx: &Context, source: &Source, region: &str) -> Result<Fetch
         (None, Some(b)) => Raw::Binary(b.as_ref().to_vec()),
         (None, None) => return Err(fail("the secret version holds no value".into())),
     };
-    let name = out.name().unwrap_or(&source.secret_id).to_string();
+    let name = out.name().unwrap_or(&aws.secret_id).to_string();
     Ok(Fetched { name, raw })
 }
 

@@ -5,15 +5,19 @@
 //! exit code, in one place.
 
 mod cli;
+mod dotenv;
 mod env;
 mod error;
 mod exec;
+mod export;
 mod fetch;
+mod json;
 mod log;
 mod secret;
 mod source;
 
 use std::ffi::OsString;
+
 use std::process::ExitCode;
 
 use cli::Parsed;
@@ -29,7 +33,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Returns `Ok` only for help and version: a run ends in `execve`.
+/// Returns `Ok` for help, version, `--dry-run` and `--export`; a run ends
+/// in `execve`.
 fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
     let args = match cli::parse(argv)? {
         Parsed::Help => {
@@ -60,12 +65,16 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         .map(|(i, spec)| source::parse(spec, i + 1, &defaults))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let command = args.command.unwrap_or_default();
+    let program = match (&args.command, args.export) {
+        (Some(command), _) => command[0].to_string_lossy().into_owned(),
+        (None, Some(_)) => "export".into(),
+        (None, None) => "dry-run".into(),
+    };
     let fetched = fetch::fetch_all(
         &sources,
         &fetch::Options {
             timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
-            session_name: &session_name(&command[0]),
+            session_name: &session_name(&program),
             log: &log,
         },
     )?;
@@ -86,16 +95,56 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     drop(fetched);
+
+    // --pristine: the command starts from the kept variables only.
+    let base = std::env::vars_os()
+        .filter(|(k, _)| !args.pristine || args.keep.iter().any(|keep| k == keep.as_str()))
+        .collect();
     let policy = env::Policy {
         allow_override: args.allow_override,
         allow_vars: args.allow_vars,
     };
-    let merged = env::merge(std::env::vars_os().collect(), &vars, &policy)?;
+    let merged = env::merge(base, &vars, &policy)?;
     for (name, source) in &merged.added {
-        log.note(format_args!("{name} from {source}"));
+        log.note(format_args!("{name} from {}", error::quote(source)));
     }
-    log.phase("exec");
-    Err(exec::exec(&command, &merged.env))
+
+    if let Some(format) = args.export {
+        let pairs: Vec<(&str, &str)> = vars
+            .iter()
+            .flat_map(|s| s.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .collect();
+        return print(&export::render(format, &pairs));
+    }
+    match args.command {
+        Some(command) if !args.dry_run => {
+            log.phase("exec");
+            Err(exec::exec(&command, &merged.env))
+        }
+        command => {
+            // --dry-run: every check a real run makes, the command's lookup
+            // included, and one line per variable.
+            if let Some(command) = command {
+                let path = exec::resolve(&command, &merged.env)?;
+                log.note(format_args!("would run {}", path.display()));
+            }
+            let lines: String = merged
+                .added
+                .iter()
+                .map(|(name, source)| format!("{name}\t{}\n", source.escape_debug()))
+                .collect();
+            print(&lines)
+        }
+    }
+}
+
+/// Write to stdout; a closed pipe or full disk is our failure, not silence.
+fn print(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Output(e.to_string()))
 }
 
 /// A `SECRETEXEC_*` setting; empty counts as unset, so an image can clear
@@ -113,7 +162,7 @@ fn setting(name: &str) -> Result<Option<String>, Error> {
 
 /// `RoleSessionName` for AssumeRole, shown in CloudTrail: secretexec, the
 /// command it runs and its PID (at most 64 of `[A-Za-z0-9+=,.@_-]`).
-fn session_name(program: &OsString) -> String {
+fn session_name(program: &str) -> String {
     let base = std::path::Path::new(program)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -1,20 +1,16 @@
 //! One fetched secret value in, ordered `(name, value)` pairs out (SPEC §3).
 //!
 //! The value is hostile input: it may be huge, malformed, repeat a key or
-//! hold a NUL. Every error names keys and the source, never a value; that
-//! is also why serde_json's own messages (which can quote the input) are
-//! never shown.
+//! hold a NUL. Every error names keys and the source, never a value.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-
 use crate::error::quote;
-use crate::source::{Shape, Source, is_var_name, json_error};
+use crate::source::{Origin, Shape, Source, is_var_name};
+use crate::{dotenv, json};
 
-/// A secret value as Secrets Manager returns it.
+/// A secret value as Secrets Manager returns it (or a local source holds).
 pub enum Raw {
     String(String),
     Binary(Vec<u8>),
@@ -32,8 +28,8 @@ impl fmt::Debug for Raw {
 }
 
 /// Turn a value into variables. `name` is the secret's name as AWS
-/// returned it, used for `json: false` without `env_var_name`.
-/// Errors are reasons; the caller adds the source.
+/// returned it (a file's name for `file:`), used for `json: false` without
+/// `env_var_name`. Errors are reasons; the caller adds the source.
 pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, String)>, String> {
     let pairs = match (&source.shape, raw) {
         (Shape::Whole { var }, raw) => {
@@ -58,7 +54,20 @@ pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, St
                     .into(),
             );
         }
-        (Shape::Json { key }, Raw::String(text)) => json_vars(text, key.as_deref())?,
+        (Shape::Json { key }, Raw::String(text)) => {
+            let entries = if text.trim_start().starts_with('{') {
+                json_entries(text)?
+            } else if let Origin::File(_) = source.origin {
+                dotenv::parse(text).map_err(|e| format!("not a dotenv file ({e})"))?
+            } else {
+                return Err(
+                    "the value is not a JSON object; use \"json\": false for the whole \
+                            string, or select a key (ECS json-key)"
+                        .into(),
+                );
+            };
+            key_vars(entries, key.as_deref())?
+        }
     };
     let prefix = source.prefix.as_deref().unwrap_or("");
     let mut out = Vec::with_capacity(pairs.len());
@@ -74,19 +83,31 @@ pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, St
     Ok(out)
 }
 
-fn json_vars(text: &str, only: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    let not_object = "the value is not a JSON object; use \"json\": false for the whole string, \
-                      or select a key (ECS json-key)";
-    if !text.trim_start().starts_with('{') {
-        return Err(not_object.into());
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let entries = de
-        .deserialize_map(Entries)
-        .and_then(|entries| de.end().map(|()| entries))
-        .map_err(|e| format!("the value is not valid JSON ({})", json_error(&e)))?;
+/// A JSON object's keys with their values as text: strings as they are,
+/// anything else as compact JSON as written (numbers keep their digits).
+fn json_entries(text: &str) -> Result<Vec<(String, String)>, String> {
+    let entries =
+        json::entries(text).map_err(|e| format!("the value is not a valid JSON object ({e})"))?;
+    entries
+        .into_iter()
+        .map(|(key, raw)| {
+            let value = match json::as_str(raw) {
+                Ok(Some(s)) => s,
+                Ok(None) => json::compact(raw.get()),
+                Err(e) => return Err(format!("the value is not valid JSON ({e})")),
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
 
-    // A key repeated verbatim is refused: parsers differ on which copy wins.
+/// Keys to variable names: refuse a key given twice (parsers differ on
+/// which copy wins) and keys that sanitise to the same name; select one
+/// key when asked.
+fn key_vars(
+    entries: Vec<(String, String)>,
+    only: Option<&str>,
+) -> Result<Vec<(String, String)>, String> {
     let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
     for (key, _) in &entries {
         if !seen.insert(key) {
@@ -94,24 +115,24 @@ fn json_vars(text: &str, only: Option<&str>) -> Result<Vec<(String, String)>, St
         }
     }
     if let Some(only) = only {
-        let (_, raw) = entries
-            .iter()
+        let (_, value) = entries
+            .into_iter()
             .find(|(k, _)| k == only)
             .ok_or_else(|| format!("JSON key {} is not in the secret", quote(only)))?;
-        return Ok(vec![(var_for_key(only)?, json_text(raw)?)]);
+        return Ok(vec![(var_for_key(only)?, value)]);
     }
-    let mut by_var: HashMap<String, &str> = HashMap::with_capacity(entries.len());
+    let mut by_var: HashMap<String, String> = HashMap::with_capacity(entries.len());
     let mut out = Vec::with_capacity(entries.len());
-    for (key, raw) in &entries {
-        let var = var_for_key(key)?;
-        if let Some(other) = by_var.insert(var.clone(), key) {
+    for (key, value) in entries {
+        let var = var_for_key(&key)?;
+        if let Some(other) = by_var.insert(var.clone(), key.clone()) {
             return Err(format!(
                 "keys {} and {} both become {var}",
-                quote(other),
-                quote(key)
+                quote(&other),
+                quote(&key)
             ));
         }
-        out.push((var, json_text(raw)?));
+        out.push((var, value));
     }
     Ok(out)
 }
@@ -132,62 +153,6 @@ pub fn sanitize(key: &str) -> Option<String> {
         .map(|c| if matches!(c, '-' | '.' | '/') { '_' } else { c })
         .collect();
     is_var_name(&name).then_some(name)
-}
-
-/// A JSON string gives its text; anything else its compact JSON as
-/// written, so numbers keep their exact digits.
-fn json_text(raw: &RawValue) -> Result<String, String> {
-    let text = raw.get();
-    if text.starts_with('"') {
-        serde_json::from_str::<String>(text)
-            .map_err(|e| format!("the value is not valid JSON ({})", json_error(&e)))
-    } else {
-        Ok(compact(text))
-    }
-}
-
-/// Drop the whitespace between tokens of already-valid JSON text.
-fn compact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The top-level object as ordered `(key, raw value)` entries, keeping
-/// repeated keys so they can be refused.
-struct Entries;
-
-impl<'de> Visitor<'de> for Entries {
-    type Value = Vec<(String, &'de RawValue)>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            entries.push((key, map.next_value::<&'de RawValue>()?));
-        }
-        Ok(entries)
-    }
 }
 
 /// Standard padded base64 (RFC 4648 §4), as the AWS CLI prints
@@ -220,12 +185,8 @@ mod tests {
 
     fn source(shape: Shape, prefix: Option<&str>) -> Source {
         Source {
-            label: "'s'".into(),
-            secret_id: "s".into(),
-            region: None,
-            role: None,
-            version_stage: None,
-            version_id: None,
+            label: "s".into(),
+            origin: Origin::Inline(String::new()),
             shape,
             prefix: prefix.map(String::from),
         }
@@ -373,19 +334,13 @@ mod tests {
             ),
             ("array", &obj, "n", s("[\"SEKRIT\"]"), "not a JSON object"),
             ("plain text", &obj, "n", s("SEKRIT"), "not a JSON object"),
-            (
-                "truncated",
-                &obj,
-                "n",
-                s("{\"a\": \"SEKRIT"),
-                "not valid JSON",
-            ),
+            ("truncated", &obj, "n", s("{\"a\": \"SEKRIT"), "valid JSON"),
             (
                 "trailing garbage",
                 &obj,
                 "n",
                 s("{\"a\": \"SEKRIT\"} x"),
-                "not valid JSON",
+                "valid JSON",
             ),
             (
                 "repeated key",
@@ -449,7 +404,7 @@ mod tests {
                 &obj,
                 "n",
                 s(r#"{"a": "\ud800SEKRIT"}"#),
-                "not valid JSON",
+                "valid JSON",
             ),
             (
                 "missing json key",

@@ -3,15 +3,21 @@
 //! No I/O happens here, so every malformed spec is refused before the first
 //! network call. The forms are those of SPEC §2: a secret NAME (optionally
 //! `aws-secrets-manager.NAME`, Metaflow's spelling), a full secret ARN with
-//! the ECS `valueFrom` tail, or Metaflow's dict form. Role and region
-//! defaults are applied here too, so later steps see final values.
+//! the ECS `valueFrom` tail, `file:PATH`, or Metaflow's dict form (whose
+//! `type` may also be `inline`). Role and region defaults are applied here
+//! too, so later steps see final values.
 
-use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, quote};
+use crate::json;
 
 /// The backend type Metaflow writes in front of a name or in `"type"`.
 const AWS_TYPE: &str = "aws-secrets-manager";
+const INLINE_TYPE: &str = "inline";
 
 /// Role and region for sources that name none (flags, then environment).
 #[derive(Debug, Default, Clone)]
@@ -22,24 +28,39 @@ pub struct Defaults {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
-    /// How messages name this source: the spec string, or a JSON spec's id.
-    /// Never a whole JSON spec, which may one day carry inline values.
+    /// How output names this source: the spec string, or a JSON spec's id.
+    /// Never a whole JSON spec, which may carry inline values.
     pub label: String,
+    pub origin: Origin,
+    pub shape: Shape,
+    /// Prepended to every variable name of this source (after sanitising).
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    Aws(AwsSecret),
+    /// A local JSON object or dotenv file.
+    File(PathBuf),
+    /// Metaflow's `inline` type: the JSON text of `options.env_vars`.
+    Inline(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsSecret {
     pub secret_id: String,
     /// `None` means the AWS SDK's own region chain.
     pub region: Option<String>,
     pub role: Option<String>,
     pub version_stage: Option<String>,
     pub version_id: Option<String>,
-    pub shape: Shape,
-    /// Prepended to every variable name of this source (after sanitising).
-    pub prefix: Option<String>,
 }
 
 /// How a secret value becomes variables (SPEC §3).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
-    /// A JSON object: one variable per key, or only `key` (ECS `json-key`).
+    /// A JSON object (or a dotenv file): one variable per key, or only
+    /// `key` (ECS `json-key`).
     Json { key: Option<String> },
     /// One variable holding the whole value, named `var` or after the secret.
     Whole { var: Option<String> },
@@ -57,11 +78,13 @@ pub fn parse(spec: &str, index: usize, defaults: &Defaults) -> Result<Source, Er
             reason,
         })?
     };
-    if source.region.is_none() {
-        source.region = defaults.region.clone();
-    }
-    if source.role.is_none() {
-        source.role = defaults.role.clone();
+    if let Origin::Aws(aws) = &mut source.origin {
+        if aws.region.is_none() {
+            aws.region = defaults.region.clone();
+        }
+        if aws.role.is_none() {
+            aws.role = defaults.role.clone();
+        }
     }
     Ok(source)
 }
@@ -76,15 +99,15 @@ pub fn split_list(text: &str) -> Result<Vec<String>, Error> {
     };
     let text = text.trim();
     if text.starts_with('[') {
-        let items: Vec<Value> = serde_json::from_str(text)
-            .map_err(|e| bad(format!("not a JSON list ({})", json_error(&e))))?;
+        let items: Vec<&RawValue> = serde_json::from_str(text)
+            .map_err(|e| bad(format!("not a JSON list ({})", json::error_text(&e))))?;
         items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| match item {
-                Value::String(s) => Ok(s),
-                Value::Object(_) => Ok(item.to_string()),
-                _ => Err(bad(format!(
+            .map(|(i, item)| match json::as_str(item).map_err(&bad)? {
+                Some(s) => Ok(s),
+                None if item.get().starts_with('{') => Ok(item.get().to_string()),
+                None => Err(bad(format!(
                     "item {} must be a spec string or a JSON object",
                     i + 1
                 ))),
@@ -104,6 +127,17 @@ fn parse_string(spec: &str) -> Result<Source, String> {
     if spec.is_empty() {
         return Err("empty spec (give a secret name or ARN)".into());
     }
+    if let Some(path) = spec.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err("file: needs a path (file:./dev.env)".into());
+        }
+        return Ok(Source {
+            label: spec.to_string(),
+            origin: Origin::File(PathBuf::from(path)),
+            shape: Shape::Json { key: None },
+            prefix: None,
+        });
+    }
     if spec.starts_with("arn:") {
         return parse_arn(spec);
     }
@@ -114,17 +148,19 @@ fn parse_string(spec: &str) -> Result<Source, String> {
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or(spec);
     check_name(name)?;
-    Ok(aws_source(quote(spec), name.to_string()))
+    Ok(aws_source(spec, name.to_string()))
 }
 
-fn aws_source(label: String, secret_id: String) -> Source {
+fn aws_source(label: &str, secret_id: String) -> Source {
     Source {
-        label,
-        secret_id,
-        region: None,
-        role: None,
-        version_stage: None,
-        version_id: None,
+        label: label.to_string(),
+        origin: Origin::Aws(AwsSecret {
+            secret_id,
+            region: None,
+            role: None,
+            version_stage: None,
+            version_id: None,
+        }),
         shape: Shape::Json { key: None },
         prefix: None,
     }
@@ -154,11 +190,13 @@ fn parse_arn(spec: &str) -> Result<Source, String> {
             .filter(|p| !p.is_empty())
             .map(|p| p.to_string())
     };
-    let mut source = aws_source(quote(spec), parts[..7].join(":"));
-    source.region = Some(parts[3].to_string());
+    let mut source = aws_source(spec, parts[..7].join(":"));
     source.shape = Shape::Json { key: part(7) };
-    source.version_stage = part(8);
-    source.version_id = part(9);
+    if let Origin::Aws(aws) = &mut source.origin {
+        aws.region = Some(parts[3].to_string());
+        aws.version_stage = part(8);
+        aws.version_id = part(9);
+    }
     Ok(source)
 }
 
@@ -167,7 +205,9 @@ fn check_name(name: &str) -> Result<(), String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
     if name.is_empty() || name.len() > 512 || !name.chars().all(ok) {
         return Err(
-            "not a secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -), ARN or JSON object".into(),
+            "not a secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -), ARN, \
+                    file:PATH or JSON object"
+                .into(),
         );
     }
     Ok(())
@@ -213,75 +253,93 @@ pub fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-const OPTIONS: &str = "json, env_var_name, region, version_stage, version_id, prefix";
-
 /// Metaflow's dict form: `{"id", "type", "role", "options"}`.
 fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
     let position = format!("#{index} (JSON)");
-    let bad = |label: &str, reason: String| Error::Spec {
-        spec: label.to_string(),
+    let at_position = |reason: String| Error::Spec {
+        spec: position.clone(),
         reason,
     };
-    let object: Map<String, Value> = match serde_json::from_str(spec) {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => return Err(bad(&position, "not a JSON object".into())),
-        Err(e) => {
-            return Err(bad(
-                &position,
-                format!("not valid JSON ({})", json_error(&e)),
-            ));
-        }
-    };
-    let id = match object.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
-        _ => return Err(bad(&position, "needs \"id\": a secret name or ARN".into())),
+    let entries =
+        json::entries(spec).map_err(|e| at_position(format!("not a valid JSON object ({e})")))?;
+    let get = |key: &str| entries.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    let id = match get("id").map(json::as_str) {
+        Some(Ok(Some(id))) if !id.is_empty() => id,
+        _ => return Err(at_position("needs \"id\": a secret name or ARN".into())),
     };
     let label = quote(&id);
-    let bad = |reason: String| bad(&label, reason);
-    for key in object.keys() {
-        if !["id", "type", "role", "options"].contains(&key.as_str()) {
-            return Err(bad(format!(
-                "unknown key {} (known: id, type, role, options)",
-                quote(key)
-            )));
-        }
-    }
-    match object.get("type") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t == AWS_TYPE => {}
-        Some(Value::String(t)) => {
-            return Err(bad(format!(
-                "unsupported type {} (known: {AWS_TYPE})",
-                quote(t)
-            )));
-        }
-        Some(_) => return Err(bad("\"type\" must be a string".into())),
-    }
-    let mut source = parse_string(&id).map_err(&bad)?;
-    source.label = label.clone();
-    match object.get("role") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(role)) => {
-            check_role(role).map_err(&bad)?;
-            source.role = Some(role.clone());
-        }
-        Some(_) => return Err(bad("\"role\" must be a string".into())),
-    }
-    let options = match object.get("options") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(bad("\"options\" must be an object".into())),
+    let bad = |reason: String| Error::Spec {
+        spec: label.clone(),
+        reason,
     };
+    check_keys(&entries, &["id", "type", "role", "options"], "key").map_err(&bad)?;
+    let typ = string_or_null(get("type"), "type").map_err(&bad)?;
+    let role = string_or_null(get("role"), "role").map_err(&bad)?;
+    let options = match get("options") {
+        None => Vec::new(),
+        Some(raw) if raw.get() == "null" => Vec::new(),
+        Some(raw) => {
+            json::entries(raw.get()).map_err(|_| bad("\"options\" must be an object".into()))?
+        }
+    };
+
+    let inline = match typ.as_deref() {
+        None | Some(AWS_TYPE) => false,
+        Some(INLINE_TYPE) => true,
+        Some(other) => {
+            return Err(bad(format!(
+                "unsupported type {} (known: {AWS_TYPE}, {INLINE_TYPE})",
+                quote(other)
+            )));
+        }
+    };
+    let mut source = if inline {
+        let vars = options
+            .iter()
+            .find(|(k, _)| k == "env_vars")
+            .map(|(_, v)| v.get())
+            .filter(|v| v.starts_with('{'))
+            .ok_or_else(|| bad("an inline source needs options.env_vars: an object".into()))?;
+        if role.is_some() {
+            return Err(bad("an inline source takes no role".into()));
+        }
+        Source {
+            label: id.clone(),
+            origin: Origin::Inline(vars.to_string()),
+            shape: Shape::Json { key: None },
+            prefix: None,
+        }
+    } else {
+        let mut source = parse_string(&id).map_err(&bad)?;
+        source.label = id.clone();
+        source
+    };
+
+    let known: &[&str] = if inline {
+        &["env_vars", "prefix"]
+    } else {
+        &[
+            "json",
+            "env_var_name",
+            "region",
+            "version_stage",
+            "version_id",
+            "prefix",
+        ]
+    };
+    check_keys(&options, known, "option").map_err(&bad)?;
     let mut json = true;
     let mut env_var_name = None;
-    for (key, value) in &options {
-        let string = || match value {
+    for (key, raw) in &options {
+        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        let string = || match &value {
             Value::String(s) if !s.is_empty() => Ok(s.clone()),
             _ => Err(bad(format!(
                 "option {} must be a non-empty string",
                 quote(key)
             ))),
         };
+        let aws = |source| aws_only(source, key).map_err(&bad);
         match key.as_str() {
             "json" => {
                 json = value
@@ -289,40 +347,30 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
                     .ok_or_else(|| bad("option 'json' must be true or false".into()))?
             }
             "env_var_name" => {
-                let name = string()?;
-                if !is_var_name(&name) {
-                    return Err(bad(format!(
-                        "env_var_name {} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                        quote(&name)
-                    )));
-                }
-                env_var_name = Some(name);
+                env_var_name = Some(var_name(string()?, "env_var_name").map_err(&bad)?)
             }
             // The ARN's own region beats the option (SPEC §2).
             "region" => {
                 let region = string()?;
                 check_region(&region).map_err(&bad)?;
-                if source.region.is_none() {
-                    source.region = Some(region);
-                }
+                let aws = aws(&mut source)?;
+                aws.region.get_or_insert(region);
             }
-            "version_stage" => source.version_stage = Some(string()?),
-            "version_id" => source.version_id = Some(string()?),
-            "prefix" => {
-                let prefix = string()?;
-                if !is_var_name(&prefix) {
-                    return Err(bad(format!(
-                        "prefix {} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                        quote(&prefix)
-                    )));
-                }
-                source.prefix = Some(prefix);
-            }
+            "version_stage" => aws(&mut source)?.version_stage = Some(string()?),
+            "version_id" => aws(&mut source)?.version_id = Some(string()?),
+            "prefix" => source.prefix = Some(var_name(string()?, "prefix").map_err(&bad)?),
+            // env_vars (inline only); check_keys refused anything else.
+            _ => {}
+        }
+    }
+    if let Some(role) = role {
+        check_role(&role).map_err(&bad)?;
+        match &mut source.origin {
+            Origin::Aws(aws) => aws.role = Some(role),
             _ => {
-                return Err(bad(format!(
-                    "unknown option {} (known: {OPTIONS})",
-                    quote(key)
-                )));
+                return Err(bad(
+                    "a role applies only to AWS Secrets Manager sources".into()
+                ));
             }
         }
     }
@@ -336,17 +384,54 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
     Ok(source)
 }
 
-/// serde_json's message for a syntax error names a position, and for a type
-/// error may quote the input; only the position and kind are ever shown.
-pub fn json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Syntax => "syntax error",
-        Category::Eof => "unexpected end",
-        Category::Data => "unexpected type",
-        Category::Io => "read error",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
+fn aws_only<'a>(source: &'a mut Source, option: &str) -> Result<&'a mut AwsSecret, String> {
+    match &mut source.origin {
+        Origin::Aws(aws) => Ok(aws),
+        _ => Err(format!(
+            "option {} applies only to AWS Secrets Manager sources",
+            quote(option)
+        )),
+    }
+}
+
+/// Refuse keys outside `known`, and keys given twice (JSON parsers differ
+/// on which copy wins).
+fn check_keys(entries: &[(String, &RawValue)], known: &[&str], noun: &str) -> Result<(), String> {
+    for (i, (key, _)) in entries.iter().enumerate() {
+        if !known.contains(&key.as_str()) {
+            return Err(format!(
+                "unknown {noun} {} (known: {})",
+                quote(key),
+                known.join(", ")
+            ));
+        }
+        if entries[..i].iter().any(|(k, _)| k == key) {
+            return Err(format!("{noun} {} is given twice", quote(key)));
+        }
+    }
+    Ok(())
+}
+
+fn string_or_null(raw: Option<&RawValue>, what: &str) -> Result<Option<String>, String> {
+    match raw {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => match json::as_str(raw)? {
+            Some(s) => Ok(Some(s)),
+            None => Err(format!("\"{what}\" must be a string")),
+        },
+    }
+}
+
+fn var_name(name: String, what: &str) -> Result<String, String> {
+    if is_var_name(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{what} {} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            quote(&name)
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -357,11 +442,13 @@ mod tests {
     fn src(id: &str, region: Option<&str>, role: Option<&str>) -> Source {
         Source {
             label: String::new(),
-            secret_id: id.into(),
-            region: region.map(String::from),
-            role: role.map(String::from),
-            version_stage: None,
-            version_id: None,
+            origin: Origin::Aws(AwsSecret {
+                secret_id: id.into(),
+                region: region.map(String::from),
+                role: role.map(String::from),
+                version_stage: None,
+                version_id: None,
+            }),
             shape: Shape::Json { key: None },
             prefix: None,
         }
@@ -528,13 +615,55 @@ mod tests {
         for (name, spec, shape, stage, id, prefix) in cases {
             let s = parsed(spec, &none);
             assert_eq!(s.shape, shape, "{name}");
-            assert_eq!(s.version_stage.as_deref(), stage, "{name}");
-            assert_eq!(s.version_id.as_deref(), id, "{name}");
             assert_eq!(s.prefix.as_deref(), prefix, "{name}");
+            let Origin::Aws(aws) = &s.origin else {
+                panic!("{name}: not an AWS source")
+            };
+            assert_eq!(aws.version_stage.as_deref(), stage, "{name}");
+            assert_eq!(aws.version_id.as_deref(), id, "{name}");
             if spec.starts_with("arn:") {
-                assert_eq!(s.secret_id, ARN, "{name}: tail is not part of the id");
+                assert_eq!(aws.secret_id, ARN, "{name}: tail is not part of the id");
             }
         }
+    }
+
+    #[test]
+    fn local_sources() {
+        let none = Defaults::default();
+        let with = Defaults {
+            role: Some(ROLE.into()),
+            region: Some("us-west-2".into()),
+        };
+        let file = parsed("file:./dev.env", &with);
+        assert_eq!(
+            file.origin,
+            Origin::File("./dev.env".into()),
+            "defaults never apply"
+        );
+        let file = parsed(
+            r#"{"id": "file:/run/x.json", "options": {"prefix": "X_", "json": false, "env_var_name": "ALL"}}"#,
+            &none,
+        );
+        assert_eq!(file.origin, Origin::File("/run/x.json".into()));
+        assert_eq!(
+            file.shape,
+            Shape::Whole {
+                var: Some("ALL".into())
+            }
+        );
+        assert_eq!(file.prefix.as_deref(), Some("X_"));
+        let inline = parse(
+            r#"{"type": "inline", "id": "dev", "options": {"env_vars": {"A": "1", "B": 2}, "prefix": "P_"}}"#,
+            1,
+            &with,
+        )
+        .unwrap();
+        assert_eq!(inline.label, "dev");
+        assert_eq!(
+            inline.origin,
+            Origin::Inline(r#"{"A": "1", "B": 2}"#.into())
+        );
+        assert_eq!(inline.prefix.as_deref(), Some("P_"));
     }
 
     #[test]
@@ -542,7 +671,48 @@ mod tests {
         let cases = [
             ("empty", "", "empty spec"),
             ("space in name", "my secret", "not a secret name"),
-            ("colon in name", "file:x", "not a secret name"),
+            ("colon in name", "db:x", "not a secret name"),
+            ("empty file path", "file:", "file: needs a path"),
+            (
+                "repeated key",
+                r#"{"id": "x", "id": "y"}"#,
+                "key 'id' is given twice",
+            ),
+            (
+                "repeated option",
+                r#"{"id": "x", "options": {"json": true, "json": false}}"#,
+                "option 'json' is given twice",
+            ),
+            (
+                "aws option on a file",
+                r#"{"id": "file:x.env", "options": {"region": "us-east-1"}}"#,
+                "applies only to AWS",
+            ),
+            (
+                "role on a file",
+                r#"{"id": "file:x.env", "role": "arn:aws:iam::1:role/r"}"#,
+                "role applies only to AWS",
+            ),
+            (
+                "inline without env_vars",
+                r#"{"id": "x", "type": "inline"}"#,
+                "needs options.env_vars",
+            ),
+            (
+                "inline env_vars not object",
+                r#"{"id": "x", "type": "inline", "options": {"env_vars": ["SEKRIT"]}}"#,
+                "needs options.env_vars",
+            ),
+            (
+                "inline aws option",
+                r#"{"id": "x", "type": "inline", "options": {"env_vars": {}, "json": false}}"#,
+                "unknown option 'json'",
+            ),
+            (
+                "inline with role",
+                r#"{"id": "x", "type": "inline", "role": "arn:aws:iam::1:role/r", "options": {"env_vars": {}}}"#,
+                "takes no role",
+            ),
             ("bare backend", "aws-secrets-manager.", "not a secret name"),
             (
                 "short arn",
@@ -569,7 +739,7 @@ mod tests {
                 format!("{ARN}:a:b:c:d").leak(),
                 "not a secret ARN",
             ),
-            ("bad json", r#"{"id": "x""#, "not valid JSON"),
+            ("bad json", r#"{"id": "x""#, "not a valid JSON object"),
             (
                 "no id",
                 r#"{"type": "aws-secrets-manager"}"#,
@@ -637,6 +807,7 @@ mod tests {
             match parse(spec, 3, &Defaults::default()) {
                 Err(e @ Error::Spec { .. }) => {
                     assert!(e.to_string().contains(want), "{name}: {e}");
+                    assert!(!e.to_string().contains("SEKRIT"), "{name}: {e}");
                     assert_eq!(e.exit_code(), 125);
                 }
                 other => panic!("{name}: {other:?}"),
@@ -659,7 +830,7 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("a, b ,,c", &["a", "b", "c"]),
             ("", &[]),
-            (r#"["a", {"id": "b"}]"#, &["a", r#"{"id":"b"}"#]),
+            (r#"["a", {"id": "b"}]"#, &["a", r#"{"id": "b"}"#]),
         ];
         for (text, want) in cases {
             assert_eq!(split_list(text).unwrap(), *want, "{text}");

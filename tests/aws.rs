@@ -126,11 +126,7 @@ fn bad_values_fail_closed_without_leaking() {
         ),
         ("bad/array", r#"["PLANTED-array-2"]"#, "not a JSON object"),
         ("bad/text", "PLANTED-text-3", "not a JSON object"),
-        (
-            "bad/truncated",
-            r#"{"a": "PLANTED-trunc-4"#,
-            "not valid JSON",
-        ),
+        ("bad/truncated", r#"{"a": "PLANTED-trunc-4"#, "valid JSON"),
         (
             "bad/dup-key",
             r#"{"k": "PLANTED-dup-5", "k": "PLANTED-dup-6"}"#,
@@ -400,7 +396,10 @@ fn malformed_specs_fail_before_any_network_call() {
             r#"{"id": "x", "options": {"bogus": 1}}"#,
             "unknown option 'bogus'",
         ),
-        (r#"{"id": "x""#, "bad source #1 (JSON): not valid JSON"),
+        (
+            r#"{"id": "x""#,
+            "bad source #1 (JSON): not a valid JSON object",
+        ),
     ] {
         secretexec()
             .no_moto()

@@ -90,6 +90,11 @@ fn usage_errors() {
             "true",
         ],
         &["-s", "{\"id\": \"db\"", "--", "true"],
+        &["--export", "yaml"],
+        &["--export", "json", "--", "true"],
+        &["--dry-run", "--export", "json"],
+        &["--keep", "HOME", "--", "true"],
+        &["-s", "file:", "--", "true"],
     ];
     let mut transcript = String::new();
     for args in cases {
