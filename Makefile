@@ -16,7 +16,7 @@ release:
 ## Everything CI checks: formatting, lints, unit and integration tests
 ## (the integration tests start their own moto_server on 127.0.0.1).
 test: check
-	scripts/ensure-moto.sh
+	scripts/test-deps.sh
 	$(CARGO) test
 
 check:

@@ -4,7 +4,7 @@
 # variable names it received, then stop the emulator by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-moto.sh
+scripts/test-deps.sh
 cargo build --quiet
 bin=target/debug/secretexec
 

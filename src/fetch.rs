@@ -47,35 +47,40 @@ pub struct Options<'a> {
 /// much more anyway (Linux caps argv + envp at a quarter of the stack).
 const MAX_FILE: u64 = 1 << 20;
 
-/// Fetch every source, in the order given. Local sources are read first,
-/// so their errors come before any network call; nothing AWS (runtime,
-/// configuration) is touched when no source needs it.
-pub fn fetch_all(sources: &[Source], opts: &Options) -> Result<Vec<Fetched>, Error> {
-    let mut fetched: Vec<Option<Fetched>> = Vec::with_capacity(sources.len());
-    let mut remote = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        fetched.push(match &s.origin {
-            Origin::Inline(text) => Some(Fetched {
-                name: s.label.clone(),
-                raw: Raw::String(text.clone()),
+/// A local source (`file:`, inline) read without any network, or `None`
+/// for an AWS source. Callers read these first, so a local mistake is
+/// reported before any network call.
+pub fn read_local(source: &Source) -> Option<Result<Fetched, Error>> {
+    match &source.origin {
+        Origin::Inline(text) => Some(Ok(Fetched {
+            name: source.label.clone(),
+            raw: Raw::String(text.clone()),
+        })),
+        Origin::File(path) => Some(read_file(source, path)),
+        Origin::Aws(_) => None,
+    }
+}
+
+/// Fetch every AWS source concurrently; returns `(index in sources,
+/// value)` pairs. Nothing AWS (runtime, configuration) is touched when no
+/// source needs it.
+pub fn fetch_remote(sources: &[Source], opts: &Options) -> Result<Vec<(usize, Fetched)>, Error> {
+    let remote: Vec<Remote> = sources
+        .iter()
+        .enumerate()
+        .filter_map(|(index, s)| match &s.origin {
+            Origin::Aws(aws) => Some(Remote {
+                index,
+                label: s.label.clone(),
+                aws: aws.clone(),
             }),
-            Origin::File(path) => Some(read_file(s, path)?),
-            Origin::Aws(aws) => {
-                remote.push(Remote {
-                    index: i,
-                    label: s.label.clone(),
-                    aws: aws.clone(),
-                });
-                None
-            }
-        });
+            _ => None,
+        })
+        .collect();
+    if remote.is_empty() {
+        return Ok(Vec::new());
     }
-    if !remote.is_empty() {
-        for (index, f) in fetch_remote(&remote, opts)? {
-            fetched[index] = Some(f);
-        }
-    }
-    Ok(fetched.into_iter().flatten().collect())
+    fetch_concurrently_within(&remote, opts)
 }
 
 fn read_file(source: &Source, path: &Path) -> Result<Fetched, Error> {
@@ -109,7 +114,10 @@ struct Remote {
     aws: AwsSecret,
 }
 
-fn fetch_remote(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, Fetched)>, Error> {
+fn fetch_concurrently_within(
+    remote: &[Remote],
+    opts: &Options,
+) -> Result<Vec<(usize, Fetched)>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

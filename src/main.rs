@@ -70,31 +70,34 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         (None, Some(_)) => "export".into(),
         (None, None) => "dry-run".into(),
     };
-    let fetched = fetch::fetch_all(
-        &sources,
-        &fetch::Options {
-            timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
-            session_name: &session_name(&program),
-            log: &log,
-        },
-    )?;
-
-    let vars = sources
-        .iter()
-        .zip(&fetched)
-        .map(|(s, f)| {
-            secret::to_vars(s, &f.name, &f.raw)
-                .map(|vars| env::SourceVars {
-                    label: s.label.clone(),
-                    vars,
-                })
-                .map_err(|reason| Error::Value {
-                    source: s.label.clone(),
-                    reason,
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(fetched);
+    let to_vars = |s: &source::Source, f: fetch::Fetched| {
+        secret::to_vars(s, &f.name, &f.raw)
+            .map(|vars| env::SourceVars {
+                label: s.label.clone(),
+                vars,
+            })
+            .map_err(|reason| Error::Value {
+                source: s.label.clone(),
+                reason,
+            })
+    };
+    // Local sources first: their mistakes show before any network call.
+    let mut vars: Vec<Option<env::SourceVars>> = Vec::with_capacity(sources.len());
+    for s in &sources {
+        vars.push(match fetch::read_local(s) {
+            Some(fetched) => Some(to_vars(s, fetched?)?),
+            None => None,
+        });
+    }
+    let options = fetch::Options {
+        timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
+        session_name: &session_name(&program),
+        log: &log,
+    };
+    for (i, fetched) in fetch::fetch_remote(&sources, &options)? {
+        vars[i] = Some(to_vars(&sources[i], fetched)?);
+    }
+    let vars: Vec<env::SourceVars> = vars.into_iter().flatten().collect();
 
     // --pristine: the command starts from the kept variables only.
     let base = std::env::vars_os()

@@ -436,6 +436,38 @@ mod tests {
     }
 
     #[test]
+    fn files_may_be_dotenv_other_sources_may_not() {
+        let file = Source {
+            origin: Origin::File("dev.env".into()),
+            ..json()
+        };
+        let text = Raw::String("A=1\nb-c='x y'\n".into());
+        assert_eq!(
+            to_vars(&file, "dev.env", &text),
+            Ok(pairs(&[("A", "1"), ("b_c", "x y")]))
+        );
+        let json_file = Raw::String(" {\"A\": 1}".into());
+        assert_eq!(
+            to_vars(&file, "dev.json", &json_file),
+            Ok(pairs(&[("A", "1")]))
+        );
+        let bad = Raw::String("A=1\nSEKRIT".into());
+        let err = to_vars(&file, "dev.env", &bad).unwrap_err();
+        assert_eq!(err, "not a dotenv file (line 2: expected KEY=VALUE)");
+        let repeated = Raw::String("A=1\nA=SEKRIT".into());
+        assert!(
+            to_vars(&file, "dev.env", &repeated)
+                .unwrap_err()
+                .contains("'A' appears more than once")
+        );
+        assert!(
+            to_vars(&json(), "n", &text)
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
+    }
+
+    #[test]
     fn base64_matches_rfc4648_vectors() {
         let cases = [
             ("", ""),
