@@ -21,6 +21,14 @@ pub fn entries(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
 /// kind and position are ever shown.
 pub fn error_text(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
+    // serde_json stops at 128 levels rather than overflow the stack.
+    if e.to_string().starts_with("recursion limit exceeded") {
+        return format!(
+            "nested too deeply at line {} column {}",
+            e.line(),
+            e.column()
+        );
+    }
     let what = match e.classify() {
         Category::Syntax => "syntax error",
         Category::Eof => "unexpected end",

@@ -257,6 +257,21 @@ impl Cmd {
         self
     }
 
+    /// Cap the address space, so that runaway memory fails the run.
+    pub fn limit_memory(mut self, bytes: u64) -> Self {
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                libc::setrlimit(libc::RLIMIT_AS, &limit);
+                Ok(())
+            });
+        }
+        self
+    }
+
     pub fn env_remove(mut self, k: &str) -> Self {
         self.cmd.env_remove(k);
         self

@@ -40,6 +40,12 @@ impl Proxy {
     /// A proxy to `upstream` (host:port) that applies `script` in order,
     /// then `then` to every later request.
     pub fn start(upstream: String, script: Vec<Fault>, then: Fault) -> Proxy {
+        Proxy::start_cycle(upstream, script, vec![then])
+    }
+
+    /// Like [`Proxy::start`], but after the script the faults of `cycle`
+    /// repeat in turn (to sprinkle faults over many requests).
+    pub fn start_cycle(upstream: String, script: Vec<Fault>, cycle: Vec<Fault>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
@@ -47,12 +53,12 @@ impl Proxy {
         let (s, n) = (Arc::clone(&script), Arc::clone(&seen));
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
+                let i = n.fetch_add(1, Ordering::SeqCst);
                 let fault = s
                     .lock()
                     .unwrap()
                     .pop_front()
-                    .unwrap_or_else(|| then.clone());
-                n.fetch_add(1, Ordering::SeqCst);
+                    .unwrap_or_else(|| cycle[i % cycle.len()].clone());
                 let upstream = upstream.clone();
                 std::thread::spawn(move || serve(conn, &upstream, fault));
             }
