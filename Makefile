@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build release test check demo install clean
+.PHONY: all build release test check demo fuzz install clean
 
 all: build
 
@@ -27,6 +27,19 @@ check:
 ## a command that shows the variable names it received.
 demo:
 	scripts/demo.sh
+
+## Each fuzz target for FUZZ_SECONDS (nightly + cargo-fuzz, installed when
+## missing). New inputs go to fuzz/target/corpus; the seeds in fuzz/corpus
+## stay as committed.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = spec value dotenv
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/corpus/$$t && \
+		(cd fuzz && $(CARGO) +nightly fuzz run $$t target/corpus/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=4096) || exit 1; \
+	done
 
 install: release
 	install -Dm755 target/release/secretexec $(DESTDIR)$(PREFIX)/bin/secretexec

@@ -4,24 +4,12 @@
 //! only wires the steps together and turns an error into a message and an
 //! exit code, in one place.
 
-mod cli;
-mod dotenv;
-mod env;
-mod error;
-mod exec;
-mod export;
-mod fetch;
-mod json;
-mod log;
-mod secret;
-mod source;
-
 use std::ffi::OsString;
-
 use std::process::ExitCode;
 
-use cli::Parsed;
-use error::Error;
+use secretexec::cli::{self, Parsed};
+use secretexec::error::{self, Error};
+use secretexec::{env, exec, export, fetch, log, secret, source};
 
 fn main() -> ExitCode {
     match run(std::env::args_os().skip(1)) {

@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{Value, assume, create, create_in, put_version, secretexec};
+use common::{Value, assume, create, create_in, put_version, secretexec, tempdir};
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/secretexec-reader";
 
@@ -154,7 +154,7 @@ fn bad_values_fail_closed_without_leaking() {
     }
     for (name, value, want) in cases {
         let marker = "touched-by-command";
-        let dir = tempdir();
+        let dir = tempdir("aws");
         let flag = dir.join(marker);
         secretexec()
             .args(["-s", name, "--", "touch"])
@@ -266,7 +266,7 @@ fn loader_variables_are_refused_unless_allowed() {
 
 #[test]
 fn allowed_path_is_the_path_the_command_is_found_on() {
-    let dir = tempdir();
+    let dir = tempdir("aws");
     let tool = dir.join("only-here-tool");
     std::fs::write(&tool, "#!/bin/sh\necho found-on-secret-path\n").unwrap();
     std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -543,7 +543,7 @@ fn aws_errors_name_the_source_and_code() {
         .fails_with("source 'errors/does-not-exist': ResourceNotFoundException: ");
     // A failing source stops the others: all or nothing.
     create("errors/good", Value::Text(r#"{"GOOD": "PLANTED-good"}"#));
-    let dir = tempdir();
+    let dir = tempdir("aws");
     let flag = dir.join("ran");
     secretexec()
         .args([
@@ -616,7 +616,7 @@ fn timeout_bounds_a_server_that_never_answers() {
         }
     });
     let started = Instant::now();
-    let dir = tempdir();
+    let dir = tempdir("aws");
     let flag = dir.join("ran");
     secretexec()
         .no_moto()
@@ -669,7 +669,7 @@ fn the_command_keeps_our_pid() {
 
 #[test]
 fn exit_statuses() {
-    let dir = tempdir();
+    let dir = tempdir("aws");
     let not_exec = dir.join("not-executable");
     std::fs::write(&not_exec, "#!/bin/sh\ntrue\n").unwrap();
     std::fs::set_permissions(&not_exec, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -723,7 +723,7 @@ fn argv_passes_verbatim() {
 
 #[test]
 fn a_script_without_shebang_runs_by_sh() {
-    let dir = tempdir();
+    let dir = tempdir("aws");
     let script = dir.join("no-shebang");
     std::fs::write(&script, "echo ran-by-sh \"$1\"\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -747,18 +747,4 @@ impl ArgList for common::Cmd {
     fn arg_list(self, command: &[&str]) -> Self {
         self.args(["--"]).args(command)
     }
-}
-
-/// A fresh directory under the target dir, removed at next run.
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "aws-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

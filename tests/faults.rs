@@ -6,7 +6,7 @@
 mod common;
 
 use common::proxy::Fault;
-use common::{Value, create, proxy, secretexec};
+use common::{Value, create, proxy, run_through, secretexec};
 
 const PLANTED: &str = "PLANTED-fault-value";
 
@@ -16,28 +16,6 @@ fn seed(name: &str) {
         name,
         Value::Text(&format!(r#"{{"FAULT_VAR": "{PLANTED}"}}"#)),
     );
-}
-
-/// Run `secretexec -s NAME -- touch FLAG` through the proxy; the flag file
-/// tells whether the command ran.
-fn run_through(p: &common::proxy::Proxy, name: &str, extra: &[&str]) -> (common::Out, bool) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "faults-{}-{}",
-        std::process::id(),
-        name.replace('/', "_")
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let flag = dir.join("ran");
-    let out = secretexec()
-        .no_moto()
-        .env("AWS_ENDPOINT_URL", p.endpoint())
-        .args(extra)
-        .args(["-s", name, "--", "touch"])
-        .args([&flag])
-        .run();
-    let ran = flag.exists();
-    (out, ran)
 }
 
 #[test]

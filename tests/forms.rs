@@ -6,10 +6,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Value, create, put_version, secretexec};
+use common::{Value, create, put_version, secretexec, tempdir};
 
 fn env_of(args: &[&str]) -> BTreeMap<String, String> {
     secretexec()
@@ -17,14 +16,6 @@ fn env_of(args: &[&str]) -> BTreeMap<String, String> {
         .args(["--", "env", "-0"])
         .run()
         .env()
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("forms-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {

@@ -8,38 +8,13 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::proxy::{Fault, Proxy};
-use common::{BIN, Value, create, moto_addr, proxy, secretexec};
+use common::{BIN, Value, create, moto_addr, proxy, run_through, secretexec, tempdir};
 
 const PLANTED: &str = "PLANTED-reliability";
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("reliability-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `secretexec [extra] -s NAME -- touch FLAG` through `p`: the outcome, and
-/// whether the command ran.
-fn run_through(p: &Proxy, name: &str, extra: &[&str]) -> (common::Out, bool) {
-    let dir = tempdir(&name.replace('/', "_"));
-    let flag = dir.join("ran");
-    let out = secretexec()
-        .no_moto()
-        .env("AWS_ENDPOINT_URL", p.endpoint())
-        .args(extra)
-        .args(["-s", name, "--", "touch"])
-        .args([&flag])
-        .run();
-    let ran = flag.exists();
-    (out, ran)
-}
 
 fn transient_faults() -> Vec<(&'static str, Fault)> {
     vec![

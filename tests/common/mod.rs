@@ -214,7 +214,39 @@ pub fn assume(role: &str) -> Creds {
     ))
 }
 
+// ------------------------------------------------------------- files
+
+/// A fresh, empty directory under the target dir, unique to this call.
+pub fn tempdir(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{}-{}-{}",
+        name.replace('/', "_"),
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 // ------------------------------------------------------------- running
+
+/// `secretexec [extra] -s NAME -- touch FLAG` through a fault proxy: the
+/// outcome, and whether the command ran (the flag file exists).
+pub fn run_through(p: &proxy::Proxy, name: &str, extra: &[&str]) -> (Out, bool) {
+    let flag = tempdir(name).join("ran");
+    let out = secretexec()
+        .no_moto()
+        .env("AWS_ENDPOINT_URL", p.endpoint())
+        .args(extra)
+        .args(["-s", name, "--", "touch"])
+        .args([&flag])
+        .run();
+    let ran = flag.exists();
+    (out, ran)
+}
 
 /// The real binary, with a scrubbed environment: nothing `AWS_*` or
 /// `SECRETEXEC_*` leaks in from the developer's shell, the instance
