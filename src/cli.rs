@@ -44,6 +44,9 @@ Options:
                           nothing; a COMMAND given is looked up on PATH
       --export FORMAT     print the merged secrets as dotenv, shell or json
                           (the only output that shows values), run nothing
+      --batch             fetch with BatchGetSecretValue, 20 secrets a call,
+                          where no version is selected; falls back to single
+                          calls when throttled or denied [env: SECRETEXEC_BATCH=1]
       --timeout DURATION  bound on all fetching, e.g. 10s, 500ms, 2m
                           [default: 30s]
   -v, --verbose           say what is fetched from where, with timings
@@ -87,6 +90,7 @@ pub struct Args {
     pub keep: Vec<String>,
     pub dry_run: bool,
     pub export: Option<Format>,
+    pub batch: bool,
     /// Everything after the first `--`, verbatim; `None` without a `--`.
     pub command: Option<Vec<OsString>>,
 }
@@ -137,6 +141,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
         keep: p.values_from_str("--keep").map_err(usage)?,
         dry_run: p.contains("--dry-run"),
         export: last(p.values_from_str("--export").map_err(usage)?),
+        batch: p.contains("--batch"),
         command,
     };
     if let Some(extra) = p.finish().first() {

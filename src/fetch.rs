@@ -21,6 +21,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::primitives::Blob;
 use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
@@ -38,6 +39,8 @@ pub struct Fetched {
 
 pub struct Options<'a> {
     pub timeout: Duration,
+    /// `--batch`: BatchGetSecretValue where it applies.
+    pub batch: bool,
     /// `RoleSessionName` for AssumeRole: says in CloudTrail who called.
     pub session_name: &'a str,
     pub log: &'a Log,
@@ -108,6 +111,7 @@ fn read_file(source: &Source, path: &Path) -> Result<Fetched, Error> {
 }
 
 /// An AWS source and its place in the command line's order.
+#[derive(Clone)]
 struct Remote {
     index: usize,
     label: String,
@@ -191,55 +195,69 @@ async fn fetch_concurrently(
         regions.push(region);
     }
 
-    let ctx = Arc::new(Context::new(base, remote, &regions, opts.session_name, log));
+    let ctx = Arc::new(Context::new(base, remote, regions, opts.session_name, log));
     let mut tasks = JoinSet::new();
-    for (i, (r, region)) in remote.iter().zip(regions).enumerate() {
-        log.note(format_args!(
-            "fetching {}: secret {} in {region}{}",
-            quote(&r.label),
-            quote(&r.aws.secret_id),
-            r.aws
-                .role
-                .as_deref()
-                .map(|role| format!(" as {role}"))
-                .unwrap_or_default()
-        ));
+    for unit in plan(&ctx, opts.batch) {
         let ctx = Arc::clone(&ctx);
-        let (label, aws) = (r.label.clone(), r.aws.clone());
-        let log = log.clone();
         tasks.spawn(async move {
-            let started = Instant::now();
-            let fetched = fetch_one(&ctx, &label, &aws, &region).await;
-            if fetched.is_ok() {
-                log.note(format_args!(
-                    "fetched {} in {:.1} ms",
-                    quote(&label),
-                    started.elapsed().as_secs_f64() * 1e3
-                ));
-            }
-            (i, fetched)
+            let fetched = match unit.as_slice() {
+                [one] => fetch_one(&ctx, *one).await.map(|f| vec![(*one, f)]),
+                many => fetch_batch(&ctx, many).await,
+            };
+            (unit, fetched)
         });
     }
     let mut results = Vec::with_capacity(remote.len());
     while let Some(joined) = tasks.join_next().await {
-        // A task only ends early by panicking, and panic = "abort" in
-        // release; in a debug build, surface it as our own failure.
-        let (i, fetched) = joined.map_err(|e| Error::Fetch {
-            source: "(internal)".into(),
-            reason: format!("fetch task failed: {e}"),
-        })?;
+        let (unit, fetched) = joined.map_err(task_failed)?;
         // All or nothing: the first failure ends every other fetch.
-        results.push((remote[i].index, fetched?));
-        done[i] = true;
+        for (i, f) in fetched? {
+            results.push((remote[i].index, f));
+        }
+        for i in unit {
+            done[i] = true;
+        }
     }
     log.phase("all sources fetched");
     Ok(results)
 }
 
-/// What the concurrent fetches share: the base configuration, one lazily
-/// assumed set of credentials per role and one client per (region, role).
+/// How the sources are fetched: each unit is one `GetSecretValue` (one
+/// source) or one `BatchGetSecretValue` (up to 20 sources of one region and
+/// role with no version selection, when `--batch` asks for it).
+fn plan(ctx: &Context, batch: bool) -> Vec<Vec<usize>> {
+    let mut units = Vec::new();
+    // (region, role) -> members, in first-seen order.
+    type Group<'a> = ((&'a str, Option<&'a str>), Vec<usize>);
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, r) in ctx.remote.iter().enumerate() {
+        let batchable = batch && r.aws.version_stage.is_none() && r.aws.version_id.is_none();
+        if !batchable {
+            units.push(vec![i]);
+            continue;
+        }
+        let key = (ctx.regions[i].as_str(), r.aws.role.as_deref());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    for (_, members) in groups {
+        units.extend(members.chunks(BATCH_SIZE).map(<[usize]>::to_vec));
+    }
+    units
+}
+
+/// BatchGetSecretValue takes at most 20 secret ids per call.
+const BATCH_SIZE: usize = 20;
+
+/// What the concurrent fetches share: the base configuration, the sources
+/// and their regions, one lazily assumed set of credentials per role and
+/// one client per (region, role).
 struct Context {
     base: SdkConfig,
+    remote: Vec<Remote>,
+    regions: Vec<String>,
     session_name: String,
     log: Log,
     /// Role -> (region of its first source, where STS is called; creds).
@@ -251,13 +269,13 @@ impl Context {
     fn new(
         base: SdkConfig,
         remote: &[Remote],
-        regions: &[String],
+        regions: Vec<String>,
         session_name: &str,
         log: &Log,
     ) -> Self {
         let mut roles = HashMap::new();
         let mut clients = HashMap::new();
-        for (r, region) in remote.iter().zip(regions) {
+        for (r, region) in remote.iter().zip(&regions) {
             if let Some(role) = &r.aws.role {
                 roles
                     .entry(role.clone())
@@ -269,11 +287,24 @@ impl Context {
         }
         Context {
             base,
+            remote: remote.to_vec(),
+            regions,
             session_name: session_name.to_string(),
             log: log.clone(),
             roles,
             clients,
         }
+    }
+
+    /// The client for source `i`, built (and its role assumed) on first use.
+    async fn client_for(&self, i: usize) -> Result<&aws_sdk_secretsmanager::Client, Error> {
+        let r = &self.remote[i];
+        self.client(&self.regions[i], r.aws.role.as_deref())
+            .await
+            .map_err(|reason| Error::Fetch {
+                source: r.label.clone(),
+                reason,
+            })
     }
 
     async fn client(
@@ -327,35 +358,213 @@ impl Context {
     }
 }
 
-async fn fetch_one(
-    ctx: &Context,
-    label: &str,
-    aws: &AwsSecret,
-    region: &str,
-) -> Result<Fetched, Error> {
-    let fail = |reason: String| Error::Fetch {
-        source: label.to_string(),
-        reason,
-    };
-    let client = ctx
-        .client(region, aws.role.as_deref())
-        .await
-        .map_err(fail)?;
+/// One source by `GetSecretValue`.
+async fn fetch_one(ctx: &Context, i: usize) -> Result<Fetched, Error> {
+    let r = &ctx.remote[i];
+    let started = Instant::now();
+    ctx.log.note(format_args!(
+        "fetching {}: secret {} in {}{}",
+        quote(&r.label),
+        quote(&r.aws.secret_id),
+        ctx.regions[i],
+        as_role(r.aws.role.as_deref())
+    ));
+    let client = ctx.client_for(i).await?;
     let out = client
         .get_secret_value()
-        .secret_id(&aws.secret_id)
-        .set_version_stage(aws.version_stage.clone())
-        .set_version_id(aws.version_id.clone())
+        .secret_id(&r.aws.secret_id)
+        .set_version_stage(r.aws.version_stage.clone())
+        .set_version_id(r.aws.version_id.clone())
         .send()
         .await
-        .map_err(|e| fail(describe(&e)))?;
-    let raw = match (out.secret_string(), out.secret_binary()) {
+        .map_err(|e| Error::Fetch {
+            source: r.label.clone(),
+            reason: describe(&e),
+        })?;
+    let fetched = value(
+        &r.label,
+        out.name().unwrap_or(&r.aws.secret_id),
+        out.secret_string(),
+        out.secret_binary(),
+    )?;
+    ctx.log.note(format_args!(
+        "fetched {} in {:.1} ms",
+        quote(&r.label),
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(fetched)
+}
+
+fn as_role(role: Option<&str>) -> String {
+    role.map(|role| format!(" as {role}")).unwrap_or_default()
+}
+
+fn value(
+    label: &str,
+    name: &str,
+    string: Option<&str>,
+    binary: Option<&Blob>,
+) -> Result<Fetched, Error> {
+    let raw = match (string, binary) {
         (Some(s), _) => Raw::String(s.to_string()),
         (None, Some(b)) => Raw::Binary(b.as_ref().to_vec()),
-        (None, None) => return Err(fail("the secret version holds no value".into())),
+        (None, None) => {
+            return Err(Error::Fetch {
+                source: label.to_string(),
+                reason: "the secret version holds no value".into(),
+            });
+        }
     };
-    let name = out.name().unwrap_or(&aws.secret_id).to_string();
-    Ok(Fetched { name, raw })
+    Ok(Fetched {
+        name: name.to_string(),
+        raw,
+    })
+}
+
+/// Up to 20 sources of one (region, role) by one `BatchGetSecretValue`.
+/// A call that is throttled or denied as a whole falls back to concurrent
+/// `GetSecretValue` (the batch quota is only 100 calls/s per region, and
+/// the caller may lack `secretsmanager:BatchGetSecretValue`); an error the
+/// answer reports for one secret fails that source.
+async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, Fetched)>, Error> {
+    let started = Instant::now();
+    let first = &ctx.remote[unit[0]];
+    let mut ids: Vec<String> = Vec::with_capacity(unit.len());
+    for &i in unit {
+        let id = &ctx.remote[i].aws.secret_id;
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ctx.log.note(format_args!(
+        "fetching {} with BatchGetSecretValue in {}{}",
+        unit.iter()
+            .map(|&i| quote(&ctx.remote[i].label))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ctx.regions[unit[0]],
+        as_role(first.aws.role.as_deref())
+    ));
+    let client = ctx.client_for(unit[0]).await?;
+    // One try: a throttled batch goes straight to the fallback, whose
+    // single calls have the full retry budget.
+    let answer = client
+        .batch_get_secret_value()
+        .set_secret_id_list(Some(ids))
+        .customize()
+        .config_override(
+            aws_sdk_secretsmanager::config::Builder::default()
+                .retry_config(RetryConfig::standard().with_max_attempts(1)),
+        )
+        .send()
+        .await;
+    let out = match answer {
+        Ok(out) => out,
+        Err(e) if batch_refused(&e) => {
+            ctx.log.note(format_args!(
+                "BatchGetSecretValue refused ({}); falling back to GetSecretValue",
+                describe(&e)
+            ));
+            return fetch_each(ctx, unit).await;
+        }
+        Err(e) => {
+            return Err(Error::Fetch {
+                source: first.label.clone(),
+                reason: format!("BatchGetSecretValue: {}", describe(&e)),
+            });
+        }
+    };
+    for err in out.errors() {
+        let named = unit
+            .iter()
+            .find(|&&i| err.secret_id() == Some(ctx.remote[i].aws.secret_id.as_str()));
+        if let Some(&i) = named {
+            return Err(Error::Fetch {
+                source: ctx.remote[i].label.clone(),
+                reason: match (err.error_code(), err.message()) {
+                    (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                    (Some(code), None) => code.to_string(),
+                    (None, _) => "BatchGetSecretValue reported an error without a code".into(),
+                },
+            });
+        }
+    }
+    let mut fetched = Vec::with_capacity(unit.len());
+    let mut missing = Vec::new();
+    for &i in unit {
+        let id = ctx.remote[i].aws.secret_id.as_str();
+        let entry = out.secret_values().iter().find(|e| {
+            e.name() == Some(id)
+                || e.arn() == Some(id)
+                // A partial ARN (without the random suffix) names it too.
+                || (id.starts_with("arn:")
+                    && e.arn().is_some_and(|arn| arn.strip_prefix(id).is_some_and(|rest| rest.starts_with('-'))))
+        });
+        match entry {
+            Some(e) => fetched.push((
+                i,
+                value(
+                    &ctx.remote[i].label,
+                    e.name().unwrap_or(id),
+                    e.secret_string(),
+                    e.secret_binary(),
+                )?,
+            )),
+            None => missing.push(i),
+        }
+    }
+    ctx.log.note(format_args!(
+        "batch of {} fetched in {:.1} ms",
+        unit.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    // An id the answer did not cover (paged out, or named differently) is
+    // fetched on its own rather than guessed.
+    if !missing.is_empty() {
+        fetched.extend(fetch_each(ctx, &missing).await?);
+    }
+    Ok(fetched)
+}
+
+/// The given sources by concurrent `GetSecretValue`.
+async fn fetch_each(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, Fetched)>, Error> {
+    let mut tasks = JoinSet::new();
+    for &i in unit {
+        let ctx = Arc::clone(ctx);
+        tasks.spawn(async move { fetch_one(&ctx, i).await.map(|f| (i, f)) });
+    }
+    let mut fetched = Vec::with_capacity(unit.len());
+    while let Some(joined) = tasks.join_next().await {
+        fetched.push(joined.map_err(task_failed)??);
+    }
+    Ok(fetched)
+}
+
+/// A task only ends early by panicking, and panic = "abort" in release; in
+/// a debug build, surface it as our own failure.
+fn task_failed(e: tokio::task::JoinError) -> Error {
+    Error::Fetch {
+        source: "(internal)".into(),
+        reason: format!("fetch task failed: {e}"),
+    }
+}
+
+/// Throttled or denied as a whole (or not offered by the endpoint).
+fn batch_refused<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match err.as_service_error().and_then(|e| e.code()) {
+        Some(code) => matches!(
+            code,
+            "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "AccessDeniedException"
+                | "AccessDenied"
+                | "UnknownOperationException"
+        ),
+        None => matches!(status, Some(403 | 429)),
+    }
 }
 
 /// One line about an SDK error: the AWS error code and message, or what

@@ -77,8 +77,19 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
             None => None,
         });
     }
+    let batch = match setting("SECRETEXEC_BATCH")?.as_deref() {
+        None | Some("0" | "false") => args.batch,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "SECRETEXEC_BATCH is {}: write 1 or 0",
+                error::quote(other)
+            )));
+        }
+    };
     let options = fetch::Options {
         timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
+        batch,
         session_name: &session_name(&program),
         log: &log,
     };

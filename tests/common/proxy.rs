@@ -32,8 +32,39 @@ pub enum Fault {
 pub struct Proxy {
     pub port: u16,
     script: Arc<Mutex<VecDeque<Fault>>>,
-    /// Requests seen so far.
+    /// Requests that faults applied to (all of them, without a target).
     pub seen: Arc<AtomicUsize>,
+}
+
+/// What decides each request's fault.
+struct Plan {
+    script: Arc<Mutex<VecDeque<Fault>>>,
+    cycle: Vec<Fault>,
+    seen: Arc<AtomicUsize>,
+    /// Only requests whose `X-Amz-Target` ends with this get faults; the
+    /// others are forwarded untouched.
+    target: Option<&'static str>,
+}
+
+impl Plan {
+    fn fault_for(&self, request: &[u8]) -> Fault {
+        if let Some(target) = self.target {
+            let head = String::from_utf8_lossy(request).to_ascii_lowercase();
+            let wanted = format!(
+                "x-amz-target: secretsmanager.{}",
+                target.to_ascii_lowercase()
+            );
+            if !head.lines().any(|l| l.trim() == wanted) {
+                return Fault::Forward;
+            }
+        }
+        let i = self.seen.fetch_add(1, Ordering::SeqCst);
+        self.script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| self.cycle[i % self.cycle.len()].clone())
+    }
 }
 
 impl Proxy {
@@ -46,24 +77,46 @@ impl Proxy {
     /// Like [`Proxy::start`], but after the script the faults of `cycle`
     /// repeat in turn (to sprinkle faults over many requests).
     pub fn start_cycle(upstream: String, script: Vec<Fault>, cycle: Vec<Fault>) -> Proxy {
+        Proxy::spawn(upstream, None, script, cycle)
+    }
+
+    /// Faults only for one Secrets Manager operation (`"BatchGetSecretValue"`);
+    /// every other request passes through.
+    pub fn start_for(
+        upstream: String,
+        target: &'static str,
+        script: Vec<Fault>,
+        then: Fault,
+    ) -> Proxy {
+        Proxy::spawn(upstream, Some(target), script, vec![then])
+    }
+
+    fn spawn(
+        upstream: String,
+        target: Option<&'static str>,
+        script: Vec<Fault>,
+        cycle: Vec<Fault>,
+    ) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let seen = Arc::new(AtomicUsize::new(0));
-        let (s, n) = (Arc::clone(&script), Arc::clone(&seen));
+        let plan = Arc::new(Plan {
+            script: Arc::new(Mutex::new(VecDeque::from(script))),
+            cycle,
+            seen: Arc::new(AtomicUsize::new(0)),
+            target,
+        });
+        let proxy = Proxy {
+            port,
+            script: Arc::clone(&plan.script),
+            seen: Arc::clone(&plan.seen),
+        };
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let i = n.fetch_add(1, Ordering::SeqCst);
-                let fault = s
-                    .lock()
-                    .unwrap()
-                    .pop_front()
-                    .unwrap_or_else(|| cycle[i % cycle.len()].clone());
-                let upstream = upstream.clone();
-                std::thread::spawn(move || serve(conn, &upstream, fault));
+                let (upstream, plan) = (upstream.clone(), Arc::clone(&plan));
+                std::thread::spawn(move || serve(conn, &upstream, &plan));
             }
         });
-        Proxy { port, script, seen }
+        proxy
     }
 
     pub fn endpoint(&self) -> String {
@@ -79,12 +132,12 @@ impl Proxy {
     }
 }
 
-fn serve(mut conn: TcpStream, upstream: &str, fault: Fault) {
+fn serve(mut conn: TcpStream, upstream: &str, plan: &Plan) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let Some(request) = read_request(&mut conn) else {
         return;
     };
-    match fault {
+    match plan.fault_for(&request) {
         Fault::Forward => {
             let answer = forward(upstream, &request);
             let _ = conn.write_all(&answer);
