@@ -16,8 +16,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -168,13 +170,22 @@ async fn fetch_concurrently(
     let log = opts.log;
     // When every source already has a region, give it to the loader so the
     // SDK's region chain (profile files, instance metadata) is never asked.
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .http_client(crate::http::client());
     if let Some(Some(first)) = remote
         .iter()
         .all(|r| r.aws.region.is_some())
         .then(|| remote[0].aws.region.clone())
     {
         loader = loader.region(Region::new(first));
+    }
+    // The environment is the first link of the SDK's credential chain; when
+    // it has credentials, the chain (which builds an STS client for web
+    // identity, a fifth of our instructions for one secret) is not needed.
+    let env_creds = EnvironmentVariableCredentialsProvider::new();
+    if env_creds.provide_credentials().await.is_ok() {
+        loader = loader.credentials_provider(env_creds);
     }
     let base = loader.load().await;
     log.phase("AWS configuration loaded");
@@ -219,6 +230,9 @@ async fn fetch_concurrently(
         }
     }
     log.phase("all sources fetched");
+    // The process is about to become the command: tearing down clients,
+    // connection pools and endpoint tables would be wasted work.
+    std::mem::forget(ctx);
     Ok(results)
 }
 

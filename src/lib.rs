@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod export;
 pub mod fetch;
+pub mod http;
 pub mod json;
 pub mod log;
 pub mod secret;

@@ -127,6 +127,11 @@ fn a_stall_ends_at_the_timeout() {
         "stall/db",
         Value::Text(&format!(r#"{{"T_VAR": "{PLANTED}"}}"#)),
     );
+    // Which of two concurrent calls is forwarded is a race: both exist.
+    create(
+        "stall/other",
+        Value::Text(&format!(r#"{{"T_OTHER": "{PLANTED}"}}"#)),
+    );
     for script in [vec![], vec![Fault::Forward]] {
         // The second case: config and a first call fine, then a stall on a
         // second source.

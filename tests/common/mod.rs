@@ -149,6 +149,9 @@ async fn sdk_config(region: &str, creds: &Creds) -> aws_config::SdkConfig {
         .region(Region::new(region.to_string()))
         .endpoint_url(endpoint())
         .credentials_provider(creds.0.clone())
+        // The SDK crates are built without a default HTTP client; seeding
+        // uses secretexec's own.
+        .http_client(secretexec::http::client())
         .load()
         .await
 }

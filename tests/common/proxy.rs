@@ -27,6 +27,13 @@ pub enum Fault {
     Stall,
     /// Forward, but send only the first half of moto's answer.
     Truncate,
+    /// Forward after this long: a slow network's round trip.
+    Delay(Duration),
+    /// After this long, answer a request seen before with moto's earlier
+    /// answer to it (same operation and body), else forward: a network
+    /// round trip in front of a server that, like AWS, serves requests
+    /// concurrently instead of one at a time as moto does.
+    DelayReplay(Duration),
 }
 
 pub struct Proxy {
@@ -38,6 +45,8 @@ pub struct Proxy {
 
 /// What decides each request's fault.
 struct Plan {
+    /// Answers by (operation, body), for `DelayReplay`.
+    replies: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
     script: Arc<Mutex<VecDeque<Fault>>>,
     cycle: Vec<Fault>,
     seen: Arc<AtomicUsize>,
@@ -100,6 +109,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let plan = Arc::new(Plan {
+            replies: Mutex::new(std::collections::HashMap::new()),
             script: Arc::new(Mutex::new(VecDeque::from(script))),
             cycle,
             seen: Arc::new(AtomicUsize::new(0)),
@@ -142,6 +152,21 @@ fn serve(mut conn: TcpStream, upstream: &str, plan: &Plan) {
             let answer = forward(upstream, &request);
             let _ = conn.write_all(&answer);
         }
+        Fault::Delay(d) => {
+            std::thread::sleep(d);
+            let _ = conn.write_all(&forward(upstream, &request));
+        }
+        Fault::DelayReplay(d) => {
+            std::thread::sleep(d);
+            let key = replay_key(&request);
+            let known = plan.replies.lock().unwrap().get(&key).cloned();
+            let answer = known.unwrap_or_else(|| {
+                let answer = forward(upstream, &request);
+                plan.replies.lock().unwrap().insert(key, answer.clone());
+                answer
+            });
+            let _ = conn.write_all(&answer);
+        }
         Fault::Truncate => {
             let answer = forward(upstream, &request);
             let _ = conn.write_all(&answer[..answer.len() / 2]);
@@ -173,6 +198,24 @@ fn serve(mut conn: TcpStream, upstream: &str, plan: &Plan) {
             std::thread::sleep(Duration::from_secs(120));
         }
     }
+}
+
+/// The operation and body of a request: what its answer depends on (the
+/// signature and date headers change every time).
+fn replay_key(request: &[u8]) -> Vec<u8> {
+    let split = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(request.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&request[..split]).to_ascii_lowercase();
+    let mut key: Vec<u8> = head
+        .lines()
+        .find(|l| l.starts_with("x-amz-target:"))
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    key.extend_from_slice(&request[split..]);
+    key
 }
 
 fn respond(conn: &mut TcpStream, status: u16, content_type: &str, body: &str) {
@@ -215,9 +258,30 @@ fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
 
 fn forward(upstream: &str, request: &[u8]) -> Vec<u8> {
     let mut up = TcpStream::connect(upstream).unwrap();
+    let _ = up.set_nodelay(true);
     up.write_all(request).unwrap();
+    // Read the head and Content-Length bytes of body: moto may hold the
+    // connection open a while after answering.
     let mut answer = Vec::new();
-    // moto answers with Connection: close, so its answer ends at EOF.
-    let _ = up.read_to_end(&mut answer);
-    answer
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match up.read(&mut chunk) {
+            Ok(0) | Err(_) => return answer,
+            Ok(n) => n,
+        };
+        answer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(length) = length
+                && answer.len() >= end + 4 + length
+            {
+                answer.truncate(end + 4 + length);
+                return answer;
+            }
+        }
+    }
 }
