@@ -42,6 +42,16 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         region: args.region.or(setting("SECRETEXEC_REGION")?),
     };
     source::check_defaults(&defaults)?;
+    let batch = match setting("SECRETEXEC_BATCH")?.as_deref() {
+        None | Some("0" | "false") => args.batch,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "SECRETEXEC_BATCH is {}: write 1 or 0",
+                error::quote(other)
+            )));
+        }
+    };
     let mut specs = match setting("SECRETEXEC_SOURCES")? {
         Some(list) => source::split_list(&list)?,
         None => Vec::new(),
@@ -77,16 +87,6 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
             None => None,
         });
     }
-    let batch = match setting("SECRETEXEC_BATCH")?.as_deref() {
-        None | Some("0" | "false") => args.batch,
-        Some("1" | "true") => true,
-        Some(other) => {
-            return Err(Error::Usage(format!(
-                "SECRETEXEC_BATCH is {}: write 1 or 0",
-                error::quote(other)
-            )));
-        }
-    };
     let options = fetch::Options {
         timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
         batch,
