@@ -47,6 +47,9 @@ Options:
       --batch             fetch with BatchGetSecretValue, 20 secrets a call,
                           where no version is selected; falls back to single
                           calls when throttled or denied [env: SECRETEXEC_BATCH=1]
+      --init              run COMMAND as a child instead of becoming it:
+                          forward TERM INT HUP QUIT USR1 USR2, reap zombies,
+                          exit with its status (for PID 1 in containers)
       --timeout DURATION  bound on all fetching, e.g. 10s, 500ms, 2m
                           [default: 30s]
   -v, --verbose           say what is fetched from where, with timings
@@ -91,6 +94,7 @@ pub struct Args {
     pub dry_run: bool,
     pub export: Option<Format>,
     pub batch: bool,
+    pub init: bool,
     /// Everything after the first `--`, verbatim; `None` without a `--`.
     pub command: Option<Vec<OsString>>,
 }
@@ -142,6 +146,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
         dry_run: p.contains("--dry-run"),
         export: last(p.values_from_str("--export").map_err(usage)?),
         batch: p.contains("--batch"),
+        init: p.contains("--init"),
         command,
     };
     if let Some(extra) = p.finish().first() {
@@ -158,6 +163,9 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
     let usage = |msg: &str| Err(Error::Usage(msg.into()));
     if args.dry_run && args.export.is_some() {
         return usage("--dry-run and --export cannot be combined");
+    }
+    if args.init && (args.dry_run || args.export.is_some()) {
+        return usage("--init applies only when running a command");
     }
     if !args.keep.is_empty() && !args.pristine {
         return usage("--keep only applies with --pristine");

@@ -21,6 +21,8 @@ pub enum Error {
     Value { source: String, reason: String },
     /// The merged environment breaks a rule (duplicate, collision, refused).
     Merge(String),
+    /// `--init` could not set up its supervision.
+    Init(String),
     /// Writing `--export` or `--dry-run` output failed.
     Output(String),
     /// `--timeout` ran out; names what was still pending.
@@ -57,6 +59,7 @@ impl fmt::Display for Error {
             }
             Error::Merge(msg) => f.write_str(msg),
             Error::Output(e) => write!(f, "cannot write the output: {e}"),
+            Error::Init(e) => write!(f, "--init: {e}"),
             Error::Timeout { after, pending } => {
                 write!(f, "timed out after {}", crate::cli::format_duration(*after))?;
                 if !pending.is_empty() {

@@ -23,11 +23,7 @@ const DEFAULT_PATH: &str = "/bin:/usr/bin";
 pub fn exec(command: &[OsString], env: &[(OsString, OsString)]) -> Error {
     let program = &command[0];
     let shown = program.to_string_lossy().into_owned();
-    let argv: Vec<CString> = command.iter().map(|a| cstring(a.as_bytes())).collect();
-    let envp: Vec<CString> = env
-        .iter()
-        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
-        .collect();
+    let (argv, envp) = c_args(command, env);
 
     let mut denied = None;
     for candidate in candidates(program, env) {
@@ -56,6 +52,16 @@ pub fn exec(command: &[OsString], env: &[(OsString, OsString)]) -> Error {
         },
         None => Error::NotFound(shown),
     }
+}
+
+/// argv and envp as C strings, built before any fork or exec.
+pub fn c_args(command: &[OsString], env: &[(OsString, OsString)]) -> (Vec<CString>, Vec<CString>) {
+    let argv = command.iter().map(|a| cstring(a.as_bytes())).collect();
+    let envp = env
+        .iter()
+        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect();
+    (argv, envp)
 }
 
 /// Where `command` would be found, for `--dry-run`: the first candidate

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod export;
 pub mod fetch;
 pub mod http;
+pub mod init;
 pub mod json;
 pub mod log;
 pub mod secret;

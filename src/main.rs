@@ -9,11 +9,11 @@ use std::process::ExitCode;
 
 use secretexec::cli::{self, Parsed};
 use secretexec::error::{self, Error};
-use secretexec::{env, exec, export, fetch, log, secret, source};
+use secretexec::{env, exec, export, fetch, init, log, secret, source};
 
 fn main() -> ExitCode {
     match run(std::env::args_os().skip(1)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("secretexec: {e}");
             ExitCode::from(e.exit_code())
@@ -21,18 +21,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Returns `Ok` for help, version, `--dry-run` and `--export`; a run ends
-/// in `execve`.
-fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
+/// The exit status for help, version, `--dry-run`, `--export` and `--init`;
+/// a plain run ends in `execve`.
+fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
     let args = match cli::parse(argv)? {
-        Parsed::Help => {
-            print!("{}", cli::HELP);
-            return Ok(());
-        }
-        Parsed::Version => {
-            println!("secretexec {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
-        }
+        Parsed::Help => return print(cli::HELP),
+        Parsed::Version => return print(&format!("secretexec {}\n", env!("CARGO_PKG_VERSION"))),
         Parsed::Run(args) => args,
     };
     let log = log::Log::new(args.verbose);
@@ -119,6 +113,10 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
         return print(&export::render(format, &pairs));
     }
     match args.command {
+        Some(command) if args.init => {
+            log.phase("spawn (--init)");
+            init::run(&command, &merged.env)
+        }
         Some(command) if !args.dry_run => {
             log.phase("exec");
             Err(exec::exec(&command, &merged.env))
@@ -140,12 +138,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
     }
 }
 
-/// Write to stdout; a closed pipe or full disk is our failure, not silence.
-fn print(text: &str) -> Result<(), Error> {
+/// Write to stdout and succeed; a closed pipe or full disk is our failure,
+/// not silence.
+fn print(text: &str) -> Result<u8, Error> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
+        .map(|()| 0)
         .map_err(|e| Error::Output(e.to_string()))
 }
 
