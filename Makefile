@@ -52,8 +52,13 @@ fuzz:
 			-max_total_time=$(FUZZ_SECONDS) -max_len=4096) || exit 1; \
 	done
 
+## The binary, its man page and completions under $(DESTDIR)$(PREFIX).
 install: release
 	install -Dm755 $(STATIC_BIN) $(DESTDIR)$(PREFIX)/bin/secretexec
+	install -Dm644 packaging/man/secretexec.1 $(DESTDIR)$(PREFIX)/share/man/man1/secretexec.1
+	install -Dm644 packaging/completions/secretexec.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/secretexec
+	install -Dm644 packaging/completions/_secretexec $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_secretexec
+	install -Dm644 packaging/completions/secretexec.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/secretexec.fish
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,17 @@
+# fish completion for secretexec; install as
+# /usr/share/fish/vendor_completions.d/secretexec.fish
+complete -c secretexec -s s -l source -r -d 'Secret to load (NAME, ARN, file:PATH or JSON)'
+complete -c secretexec -l role -x -d 'IAM role to assume for sources without their own'
+complete -c secretexec -l region -x -d 'Region for sources that name none'
+complete -c secretexec -l allow-override -d 'Let a secret replace a variable that is already set'
+complete -c secretexec -l allow-var -x -d 'Let a secret set a loader/interpreter variable'
+complete -c secretexec -l pristine -d 'Give the command only the secrets and --keep variables'
+complete -c secretexec -l keep -x -d 'With --pristine, pass this variable through'
+complete -c secretexec -l dry-run -d 'Fetch and check everything, print names and sources, run nothing'
+complete -c secretexec -l export -x -a 'dotenv shell json' -d 'Print the merged secrets'
+complete -c secretexec -l init -d 'Run the command as a child: forward signals, reap zombies'
+complete -c secretexec -l batch -d 'Fetch with BatchGetSecretValue, 20 secrets a call'
+complete -c secretexec -l timeout -x -d 'Bound on all fetching (30s, 500ms, 2m)'
+complete -c secretexec -s v -l verbose -d 'Say what is fetched from where, with timings'
+complete -c secretexec -s h -l help -d 'Print help and exit'
+complete -c secretexec -s V -l version -d 'Print the version and exit'
