@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build release test check demo bench fuzz install clean
+.PHONY: all build release packages test check demo bench fuzz install clean
 
 all: build
 
@@ -18,11 +18,13 @@ release:
 
 ## Everything CI checks: formatting, lints, unit and integration tests
 ## (the integration tests start their own moto_server on 127.0.0.1), and the
-## static release artifact with its scratch-container DNS check.
+## static release artifact with its scratch-container DNS check, and every
+## package channel built and checked (packaging/build.sh).
 test: check
 	scripts/test-deps.sh
 	$(CARGO) test
 	scripts/static-check.sh
+	packaging/build.sh
 
 check:
 	$(CARGO) fmt --check
@@ -32,6 +34,10 @@ check:
 ## a command that shows the variable names it received.
 demo:
 	scripts/demo.sh
+
+## The container root, .deb, .rpm and wheel in target/packages, each checked.
+packages: release
+	packaging/build.sh
 
 ## secretexec against the floor, the aws CLI and boto3 on a local moto,
 ## on loopback and at a 20 ms round trip; writes BENCHMARKS.md.
