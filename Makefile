@@ -3,7 +3,8 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build release packages test check demo bench fuzz install clean
+PHONY_PACKAGES = container deb rpm wheel
+.PHONY: all build release packages $(PHONY_PACKAGES) test check demo bench fuzz install clean
 
 all: build
 
@@ -35,9 +36,12 @@ check:
 demo:
 	scripts/demo.sh
 
-## The container root, .deb, .rpm and wheel in target/packages, each checked.
+## The container root, .deb, .rpm and wheel in target/packages, each checked;
+## or one channel at a time.
 packages: release
 	packaging/build.sh
+container deb rpm wheel: release
+	packaging/build.sh $@
 
 ## secretexec against the floor, the aws CLI and boto3 on a local moto,
 ## on loopback and at a 20 ms round trip; writes BENCHMARKS.md.

@@ -8,7 +8,7 @@
 #   rpm        rpm -qip/-qlp;
 #   wheel      maturin (bindings = "bin"), tagged manylinux + musllinux,
 #              installed into a fresh venv and run from there.
-# Artifacts land in target/packages/.
+# Artifacts land in target/packages/. `build.sh deb wheel` builds only those.
 set -euo pipefail
 # (grep in a pipeline reads all its input: `grep -q` would close the pipe
 # early and pipefail would report the writer's SIGPIPE.)
@@ -18,8 +18,8 @@ musl=x86_64-unknown-linux-musl
 bin=target/$musl/release/secretexec
 out=target/packages
 [ -x "$bin" ] || scripts/static-check.sh
-rm -rf "$out"
 mkdir -p "$out"
+rm -rf "$out/stage"
 
 # The file layout shared by the deb and the rpm.
 stage=$out/stage
@@ -30,8 +30,10 @@ install -Dm644 packaging/completions/secretexec.bash "$stage/usr/share/bash-comp
 install -Dm644 packaging/completions/_secretexec "$stage/usr/share/zsh/site-functions/_secretexec"
 install -Dm644 packaging/completions/secretexec.fish "$stage/usr/share/fish/vendor_completions.d/secretexec.fish"
 
+container() {
 echo "== container"
 root=$out/container-root
+rm -rf "$root"
 # Replay the final stage: each `COPY --from=build SRC DST`, with the build
 # stage's /secretexec being the binary built above.
 grep '^COPY --from=build' packaging/container/Dockerfile | while read -r _ _ src dst; do
@@ -46,9 +48,12 @@ grep -q '^FROM scratch' packaging/container/Dockerfile
 env -i "$(command -v chroot)" "$root" /secretexec --version | grep -qx "secretexec $version"
 env -i "$(command -v chroot)" "$root" /secretexec -- /secretexec --version | grep -qx "secretexec $version"
 echo "container root: $(du -sh "$root" | cut -f1), runs in a chroot"
+}
 
+deb() {
 echo "== deb"
 debroot=$out/deb-root
+rm -rf "$debroot" "$out/dpkg-root"
 cp -a "$stage" "$debroot"
 mkdir -p "$debroot/DEBIAN"
 sed "s/@VERSION@/$version/" packaging/deb/control > "$debroot/DEBIAN/control"
@@ -65,7 +70,9 @@ dpkg --root="$sys" --log=/dev/null --force-script-chrootless -i "$deb" >/dev/nul
 dpkg --root="$sys" --log=/dev/null --force-script-chrootless -r secretexec >/dev/null
 [ ! -e "$sys/usr/bin/secretexec" ] || { echo "FAIL: dpkg -r left the binary" >&2; exit 1; }
 echo "$deb: installs, runs, uninstalls"
+}
 
+rpm_package() {
 echo "== rpm"
 if command -v rpmbuild >/dev/null; then
     rpmbuild -bb --quiet \
@@ -83,8 +90,11 @@ else
     echo "FAIL: rpmbuild is missing (scripts/test-deps.sh installs it)" >&2
     exit 1
 fi
+}
 
+wheel() {
 echo "== wheel"
+rm -rf "$out/wheel"
 (cd packaging/python && maturin build --quiet --release --target "$musl" --out "$PWD/../../$out/wheel" >/dev/null 2>&1) \
     || (cd packaging/python && maturin build --release --target "$musl" --out "$PWD/../../$out/wheel")
 built=$(find "$out/wheel" -name '*.whl' | head -n 1)
@@ -92,8 +102,23 @@ built=$(find "$out/wheel" -name '*.whl' | head -n 1)
 python3 -m wheel tags --remove \
     --platform-tag manylinux_2_17_x86_64.manylinux2014_x86_64.musllinux_1_2_x86_64 "$built" >/dev/null
 wheel=$(find "$out/wheel" -name '*manylinux*.whl' | head -n 1)
+rm -rf "$out/venv"
 python3 -m venv "$out/venv"
 "$out/venv/bin/pip" install --quiet --no-index "$wheel"
 "$out/venv/bin/secretexec" --version | grep -qx "secretexec $version"
 cp "$wheel" "$out/"
 echo "$(basename "$wheel"): installs into a fresh venv, runs from there"
+}
+
+# Channels named on the command line (container deb rpm wheel), or all.
+for channel in "${@:-container deb rpm wheel}"; do
+    for c in $channel; do
+        case $c in
+            container) container ;;
+            deb) deb ;;
+            rpm) rpm_package ;;
+            wheel) wheel ;;
+            *) echo "unknown channel $c (container deb rpm wheel)" >&2; exit 2 ;;
+        esac
+    done
+done
