@@ -15,7 +15,13 @@ command -v musl-gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq
 cargo build --profile "$profile" --target "$target"
 bin=target/$target/$profile/secretexec
 
-file "$bin" | tee /dev/stderr | grep -q "statically linked" || { echo "FAIL: not static" >&2; exit 1; }
+# (Not `tee /dev/stderr`: reopening stderr truncates it when it is a file.)
+kind=$(file "$bin")
+echo "$kind"
+case $kind in
+    *"statically linked"*) ;;
+    *) echo "FAIL: not static" >&2; exit 1 ;;
+esac
 if ldd "$bin" >/dev/null 2>&1; then echo "FAIL: ldd found dynamic dependencies" >&2; exit 1; fi
 
 scripts/test-deps.sh
