@@ -25,7 +25,7 @@ pub enum Error {
     Init(String),
     /// Writing `--export` or `--dry-run` output failed.
     Output(String),
-    /// `--timeout` ran out; names what was still pending.
+    /// `--timeout` ran out; names (unquoted labels) what was still pending.
     Timeout {
         after: Duration,
         pending: Vec<String>,
@@ -63,6 +63,7 @@ impl fmt::Display for Error {
             Error::Timeout { after, pending } => {
                 write!(f, "timed out after {}", crate::cli::format_duration(*after))?;
                 if !pending.is_empty() {
+                    let pending: Vec<String> = pending.iter().map(|p| quote(p)).collect();
                     write!(f, " waiting for {}", pending.join(", "))?;
                 }
                 f.write_str(" (raise it with --timeout)")

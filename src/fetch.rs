@@ -85,7 +85,7 @@ pub fn fetch_remote(sources: &[Source], opts: &Options) -> Result<Vec<(usize, Fe
     if remote.is_empty() {
         return Ok(Vec::new());
     }
-    fetch_concurrently_within(&remote, opts)
+    fetch_with_timeout(&remote, opts)
 }
 
 fn read_file(source: &Source, path: &Path) -> Result<Fetched, Error> {
@@ -120,10 +120,7 @@ struct Remote {
     aws: AwsSecret,
 }
 
-fn fetch_concurrently_within(
-    remote: &[Remote],
-    opts: &Options,
-) -> Result<Vec<(usize, Fetched)>, Error> {
+fn fetch_with_timeout(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, Fetched)>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -145,7 +142,7 @@ fn fetch_concurrently_within(
                 .iter()
                 .zip(&done)
                 .filter(|(_, done)| !**done)
-                .map(|(r, _)| quote(&r.label))
+                .map(|(r, _)| r.label.clone())
                 .collect(),
         }),
     }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use common::{BIN, Value, create, secretexec};
 
-/// `secretexec --init -- sh -c SCRIPT` with stdout piped, optionally
-/// inside a new PID namespace (where secretexec is PID 1).
-fn spawn(script: &str, pid1: bool) -> Child {
+/// `secretexec --init -- sh -c SCRIPT`, optionally inside a new PID
+/// namespace (where secretexec is PID 1).
+fn init(script: &str, pid1: bool) -> Command {
     let mut cmd = if pid1 {
         let mut c = Command::new("unshare");
         c.args(["--pid", "--fork", "--mount-proc", BIN]);
@@ -20,7 +20,13 @@ fn spawn(script: &str, pid1: bool) -> Child {
     } else {
         Command::new(BIN)
     };
-    cmd.args(["--init", "--", "sh", "-c", script])
+    cmd.args(["--init", "--", "sh", "-c", script]);
+    cmd
+}
+
+/// [`init`] started with stdout piped.
+fn spawn(script: &str, pid1: bool) -> Child {
+    init(script, pid1)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -108,18 +114,7 @@ fn orphans_are_adopted_and_reaped() {
                   sleep 0.6; if [ -e /proc/$o ]; then grep State /proc/$o/status; else echo reaped; fi";
     for pid1 in [false, true] {
         let dir = common::tempdir("init-orphan");
-        let mut cmd = if pid1 {
-            let mut c = Command::new("unshare");
-            c.args(["--pid", "--fork", "--mount-proc", BIN]);
-            c
-        } else {
-            Command::new(BIN)
-        };
-        let out = cmd
-            .args(["--init", "--", "sh", "-c", script])
-            .env("DIR", &dir)
-            .output()
-            .unwrap();
+        let out = init(script, pid1).env("DIR", &dir).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");

@@ -24,7 +24,6 @@ use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_secretexec");
-pub const ACCOUNT: &str = "123456789012";
 
 // ---------------------------------------------------------------- moto
 
@@ -107,7 +106,7 @@ fn spawn_moto() -> u16 {
     panic!("moto_server did not start");
 }
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -38,16 +38,15 @@ pub enum Fault {
 
 pub struct Proxy {
     pub port: u16,
-    script: Arc<Mutex<VecDeque<Fault>>>,
     /// Requests that faults applied to (all of them, without a target).
-    pub seen: Arc<AtomicUsize>,
+    seen: Arc<AtomicUsize>,
 }
 
 /// What decides each request's fault.
 struct Plan {
     /// Answers by (operation, body), for `DelayReplay`.
     replies: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
-    script: Arc<Mutex<VecDeque<Fault>>>,
+    script: Mutex<VecDeque<Fault>>,
     cycle: Vec<Fault>,
     seen: Arc<AtomicUsize>,
     /// Only requests whose `X-Amz-Target` ends with this get faults; the
@@ -110,14 +109,13 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let plan = Arc::new(Plan {
             replies: Mutex::new(std::collections::HashMap::new()),
-            script: Arc::new(Mutex::new(VecDeque::from(script))),
+            script: Mutex::new(VecDeque::from(script)),
             cycle,
             seen: Arc::new(AtomicUsize::new(0)),
             target,
         });
         let proxy = Proxy {
             port,
-            script: Arc::clone(&plan.script),
             seen: Arc::clone(&plan.seen),
         };
         std::thread::spawn(move || {
@@ -135,10 +133,6 @@ impl Proxy {
 
     pub fn requests(&self) -> usize {
         self.seen.load(Ordering::SeqCst)
-    }
-
-    pub fn pending_script(&self) -> usize {
-        self.script.lock().unwrap().len()
     }
 }
 
