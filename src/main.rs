@@ -4,19 +4,33 @@
 //! only wires the steps together and turns an error into a message and an
 //! exit code, in one place.
 
-use std::ffi::OsString;
-use std::process::ExitCode;
+#![no_main]
 
+use std::ffi::{CStr, OsString};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::libc::{c_char, c_int};
 use secretexec::cli::{self, Parsed};
 use secretexec::error::{self, Error};
 use secretexec::{env, exec, export, fetch, init, log, secret, source};
 
-fn main() -> ExitCode {
-    match run(std::env::args_os().skip(1)) {
-        Ok(status) => ExitCode::from(status),
+/// Our own C `main` rather than Rust's `fn main`: Rust's start-up code sets
+/// SIGPIPE to ignored, and an ignored signal survives `execve`, so every
+/// command would inherit it (`secretexec -- seq 1 1000000 | head -1` would
+/// print "Broken pipe" and exit 1 instead of dying of SIGPIPE as under
+/// `env`). Here the process keeps the dispositions it was started with.
+/// Nothing else of Rust's start-up is needed: stdout is flushed by
+/// [`print`], and a panic aborts.
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    // The kernel's argv: argc valid, NUL-terminated strings.
+    let args = (1..usize::try_from(argc).unwrap_or(0))
+        .map(|i| OsString::from_vec(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes().to_vec()));
+    match run(args) {
+        Ok(status) => c_int::from(status),
         Err(e) => {
             eprintln!("secretexec: {e}");
-            ExitCode::from(e.exit_code())
+            c_int::from(e.exit_code())
         }
     }
 }
