@@ -504,15 +504,12 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
     let mut missing = Vec::new();
     for &i in unit {
         let id = ctx.remote[i].aws.secret_id.as_str();
-        let entry = out.secret_values().iter().find(|e| {
-            e.name() == Some(id)
-                || e.arn() == Some(id)
-                // A partial ARN (without the random suffix) names it too.
-                || (id.starts_with("arn:")
-                    && e.arn().is_some_and(|arn| arn.strip_prefix(id).is_some_and(|rest| rest.starts_with('-'))))
-        });
-        match entry {
-            Some(e) => fetched.push((
+        let mut entries = out
+            .secret_values()
+            .iter()
+            .filter(|e| answers(id, e.name(), e.arn()));
+        match (entries.next(), entries.next()) {
+            (Some(e), None) => fetched.push((
                 i,
                 value(
                     &ctx.remote[i].label,
@@ -521,7 +518,7 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
                     e.secret_binary(),
                 )?,
             )),
-            None => missing.push(i),
+            _ => missing.push(i),
         }
     }
     ctx.log.note(format_args!(
@@ -529,12 +526,31 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
         unit.len(),
         started.elapsed().as_secs_f64() * 1e3
     ));
-    // An id the answer did not cover (paged out, or named differently) is
-    // fetched on its own rather than guessed.
+    // An id the answer did not cover (paged out, or named differently) or
+    // covered ambiguously is fetched on its own rather than guessed.
     if !missing.is_empty() {
         fetched.extend(fetch_each(ctx, &missing).await?);
     }
     Ok(fetched)
+}
+
+/// Whether a batch answer entry is the secret `id` asked for: by name, by
+/// full ARN, or by partial ARN only when what follows is exactly AWS's `-`
+/// and six-character suffix and the entry's name is the rest of the ARN
+/// (`...:secret:app` must not take `app-config`).
+/// The caller takes an entry only when exactly one answers.
+fn answers(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
+    if !id.starts_with("arn:") {
+        return name == Some(id);
+    }
+    let partial = |arn: &str| {
+        arn.strip_prefix(id).is_some_and(|rest| {
+            rest.len() == 7
+                && rest.starts_with('-')
+                && rest[1..].bytes().all(|b| b.is_ascii_alphanumeric())
+        }) && id.split_once(":secret:").map(|(_, n)| n) == name
+    };
+    arn.is_some_and(|arn| arn == id || partial(arn))
 }
 
 /// The given sources by concurrent `GetSecretValue`.
@@ -651,4 +667,44 @@ fn is_no_credentials(err: &dyn StdError) -> bool {
         next = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answers;
+
+    #[test]
+    fn batch_entries_answer_exactly_the_id_asked_for() {
+        let p = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+        let arn = |name: &str| format!("{p}{name}");
+        let cases: &[(&str, &str, &str, bool)] = &[
+            // (id asked for, entry name, entry ARN, answers)
+            ("app", "app", "app-AbCdEf", true),
+            ("app", "app-config", "app-config-AbCdEf", false),
+            (
+                "prod/db",
+                "prod/db-readonly",
+                "prod/db-readonly-AbCdEf",
+                false,
+            ),
+            ("ARN:app-AbCdEf", "app", "app-AbCdEf", true),
+            ("ARN:app", "app", "app-AbCdEf", true),
+            ("ARN:app", "app-config", "app-config-AbCdEf", false),
+            ("ARN:app", "app-config", "app-config", false),
+            ("ARN:app", "app-x", "app-x-AbCdEf", false),
+            (
+                "ARN:prod/db",
+                "prod/db-readonly",
+                "prod/db-readonly-AbCdEf",
+                false,
+            ),
+            ("ARN:app", "app", "app-AbC-Ef", false),
+            ("ARN:app", "app", "app-AbCdEfG", false),
+        ];
+        for (id, name, entry_arn, want) in cases {
+            let id = id.strip_prefix("ARN:").map(arn).unwrap_or(id.to_string());
+            let got = answers(&id, Some(name), Some(&arn(entry_arn)));
+            assert_eq!(got, *want, "{id} vs {name}");
+        }
+    }
 }

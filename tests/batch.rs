@@ -143,3 +143,57 @@ fn a_throttled_or_denied_batch_falls_back_to_single_calls() {
         .run()
         .fails_with("BatchGetSecretValue: InvalidRequestException");
 }
+
+/// A partial ARN (no random suffix) matches a batch answer only when the
+/// rest is exactly AWS's `-` and six characters: `...:secret:app` must not
+/// take `app-config`'s values, nor `prod/db` those of `prod/db-readonly`.
+#[test]
+fn partial_arns_match_their_own_secret_only() {
+    let secrets = [
+        ("app", r#"{"APP": "from-app"}"#),
+        ("app-config", r#"{"APP_CONFIG": "from-app-config"}"#),
+        ("prod/db", r#"{"DB": "from-prod-db"}"#),
+        (
+            "prod/db-readonly",
+            r#"{"DB_READONLY": "from-prod-db-readonly"}"#,
+        ),
+    ];
+    let arns: Vec<String> = secrets
+        .iter()
+        .map(|(name, value)| create(name, Value::Text(value)))
+        .collect();
+    let partial = |arn: &str| arn[..arn.len() - 7].to_string();
+    // Every order, so the longer name comes first in some answers.
+    let specs = [
+        vec![
+            partial(&arns[0]),
+            "app-config".into(),
+            partial(&arns[2]),
+            arns[3].clone(),
+        ],
+        vec![
+            "app-config".into(),
+            partial(&arns[0]),
+            "prod/db-readonly".into(),
+            partial(&arns[2]),
+        ],
+        vec![
+            partial(&arns[1]),
+            partial(&arns[0]),
+            partial(&arns[3]),
+            partial(&arns[2]),
+        ],
+    ];
+    for specs in specs {
+        let out = secretexec()
+            .args(["-v", "--batch"])
+            .args(sources(&specs))
+            .args(["--", "env", "-0"])
+            .run();
+        let env = out.env();
+        assert_eq!(env["APP"], "from-app", "{specs:?}");
+        assert_eq!(env["APP_CONFIG"], "from-app-config", "{specs:?}");
+        assert_eq!(env["DB"], "from-prod-db", "{specs:?}");
+        assert_eq!(env["DB_READONLY"], "from-prod-db-readonly", "{specs:?}");
+    }
+}
