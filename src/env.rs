@@ -7,64 +7,142 @@ use std::ffi::{OsStr, OsString};
 
 use crate::error::{Error, quote};
 
-/// Variables that decide what code a program loads or runs. Whoever can
-/// write a secret must not thereby gain code execution in every job that
-/// reads it, so a secret may set these only when `--allow-var` names them.
-const REFUSED: &[&str] = &[
-    // shells
-    "PATH",
-    "IFS",
-    "ENV",
-    "BASH_ENV",
-    "SHELLOPTS",
-    "BASHOPTS",
-    "PS4",
-    "PROMPT_COMMAND",
-    "CDPATH",
-    // C library and dynamic loader (LD_* and DYLD_* by prefix below)
-    "GCONV_PATH",
-    "GLIBC_TUNABLES",
-    "LOCPATH",
-    "NLSPATH",
-    "HOSTALIASES",
-    // interpreters and runtimes
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "PYTHONUSERBASE",
-    "PYTHONINSPECT",
-    "PYTHONWARNINGS",
-    "PYTHONBREAKPOINT",
-    "NODE_OPTIONS",
-    "NODE_PATH",
-    "PERL5OPT",
-    "PERL5LIB",
-    "PERLLIB",
-    "PERL5DB",
-    "RUBYOPT",
-    "RUBYLIB",
-    "JAVA_TOOL_OPTIONS",
-    "_JAVA_OPTIONS",
-    "JDK_JAVA_OPTIONS",
-    "CLASSPATH",
-    "LUA_INIT",
-    "LUA_PATH",
-    "LUA_CPATH",
-    "PHPRC",
-    "PHP_INI_SCAN_DIR",
-    "R_PROFILE",
-    "R_PROFILE_USER",
-    "R_ENVIRON",
-    "R_ENVIRON_USER",
-    "TCLLIBPATH",
-    "GIT_SSH",
-    "GIT_SSH_COMMAND",
-    "GIT_EXEC_PATH",
+/// Variables that make a common program load code from a place they name,
+/// or run a command they hold. Whoever can write a secret must not thereby
+/// gain code execution in every job that reads it, so a secret may set
+/// these only when `--allow-var` names them. One family per line of the
+/// README's list; `tests/aws.rs` sets one of each through a real run.
+pub const FAMILIES: &[(&str, &[&str])] = &[
+    (
+        "dynamic loader and C library",
+        &[
+            "LD_*",
+            "DYLD_*",
+            "GCONV_PATH",
+            "GLIBC_TUNABLES",
+            "LOCPATH",
+            "NLSPATH",
+            "HOSTALIASES",
+        ],
+    ),
+    (
+        "command lookup and shells",
+        &[
+            "PATH",
+            "IFS",
+            "ENV",
+            "BASH_ENV",
+            "BASH_FUNC_*",
+            "SHELLOPTS",
+            "BASHOPTS",
+            "PS0",
+            "PS1",
+            "PS2",
+            "PS3",
+            "PS4",
+            "PROMPT_COMMAND",
+            "CDPATH",
+            "FPATH",
+            "ZDOTDIR",
+        ],
+    ),
+    (
+        "interpreters and runtimes",
+        &[
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "PYTHONSTARTUP",
+            "PYTHONUSERBASE",
+            "PYTHONINSPECT",
+            "PYTHONWARNINGS",
+            "PYTHONBREAKPOINT",
+            "NODE_OPTIONS",
+            "NODE_PATH",
+            "NODE_REPL_EXTERNAL_MODULE",
+            "PERL5OPT",
+            "PERL5LIB",
+            "PERLLIB",
+            "PERL5DB",
+            "RUBYOPT",
+            "RUBYLIB",
+            "GEM_HOME",
+            "GEM_PATH",
+            "BUNDLE_GEMFILE",
+            "JAVA_TOOL_OPTIONS",
+            "_JAVA_OPTIONS",
+            "JDK_JAVA_OPTIONS",
+            "JAVA_OPTS",
+            "MAVEN_OPTS",
+            "GRADLE_OPTS",
+            "CLASSPATH",
+            "DOTNET_STARTUP_HOOKS",
+            "CORECLR_PROFILER_PATH",
+            "COR_PROFILER_PATH",
+            "GOFLAGS",
+            "LUA_INIT",
+            "LUA_PATH",
+            "LUA_CPATH",
+            "PHPRC",
+            "PHP_INI_SCAN_DIR",
+            "R_PROFILE",
+            "R_PROFILE_USER",
+            "R_ENVIRON",
+            "R_ENVIRON_USER",
+            "TCLLIBPATH",
+        ],
+    ),
+    (
+        "git",
+        &[
+            "GIT_CONFIG*",
+            "GIT_DIR",
+            "GIT_COMMON_DIR",
+            "GIT_TEMPLATE_DIR",
+            "GIT_EXEC_PATH",
+            "GIT_SSH",
+            "GIT_SSH_COMMAND",
+            "GIT_PROXY_COMMAND",
+            "GIT_ASKPASS",
+            "GIT_EXTERNAL_DIFF",
+            "GIT_PAGER",
+            "GIT_EDITOR",
+            "GIT_SEQUENCE_EDITOR",
+        ],
+    ),
+    ("ssh and sudo helpers", &["SSH_ASKPASS", "SUDO_ASKPASS"]),
+    (
+        "pagers, editors and browsers",
+        &[
+            "PAGER",
+            "MANPAGER",
+            "SYSTEMD_PAGER",
+            "LESS",
+            "LESSOPEN",
+            "LESSCLOSE",
+            "LESSKEY",
+            "LESSKEYIN",
+            "LESSEDIT",
+            "EDITOR",
+            "VISUAL",
+            "SUDO_EDITOR",
+            "BROWSER",
+        ],
+    ),
+    (
+        "OpenSSL (engines and providers are shared libraries)",
+        &["OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES"],
+    ),
 ];
-const REFUSED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_"];
 
+/// Whether `name` is in [`FAMILIES`]; a trailing `*` there is a prefix.
 pub fn is_refused(name: &str) -> bool {
-    REFUSED.contains(&name) || REFUSED_PREFIXES.iter().any(|p| name.starts_with(p))
+    FAMILIES
+        .iter()
+        .flat_map(|(_, names)| names.iter())
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *pattern,
+        })
 }
 
 #[derive(Debug, Default)]
@@ -327,6 +405,15 @@ mod tests {
             "RUBYOPT",
             "LD_LIBRARY_PATH",
             "JAVA_TOOL_OPTIONS",
+            "GIT_CONFIG_COUNT",
+            "GIT_CONFIG_KEY_0",
+            "GIT_CONFIG_PARAMETERS",
+            "GIT_CONFIG",
+            "LESSOPEN",
+            "PAGER",
+            "SSH_ASKPASS",
+            "OPENSSL_CONF",
+            "BASH_FUNC_x%%",
         ] {
             assert!(is_refused(name), "{name}");
         }
@@ -337,6 +424,11 @@ mod tests {
             "ENVIRONMENT",
             "LD",
             "AWS_ACCESS_KEY_ID",
+            "GIT_TOKEN",
+            "GITHUB_TOKEN",
+            "LESSER",
+            "PS",
+            "JAVA_HOME_X",
         ] {
             assert!(!is_refused(name), "{name}");
         }

@@ -264,6 +264,75 @@ fn loader_variables_are_refused_unless_allowed() {
     assert_eq!(env["PYTHONPATH"], "/PLANTED/py");
 }
 
+/// One variable of each family of SPEC §4's refused list, from a local
+/// source (the same merge as any secret): refused, naming --allow-var.
+#[test]
+fn every_family_of_code_running_variables_is_refused() {
+    let dir = tempdir("aws");
+    for (_, names) in secretexec::env::FAMILIES {
+        for pattern in *names {
+            let name = pattern.replace('*', "X");
+            let file = dir.join("refused.env");
+            std::fs::write(&file, format!("{name}=PLANTED-{name}\n")).unwrap();
+            secretexec()
+                .no_moto()
+                .args(["--pristine", "-s"])
+                .args([format!("file:{}", file.display())])
+                .args(["--", "true"])
+                .run()
+                .fails_with(&format!("allow it with --allow-var {name}"))
+                .no_leak(&["PLANTED"]);
+        }
+    }
+}
+
+/// Why git's variables are on the list: GIT_CONFIG_COUNT/KEY/VALUE make
+/// `git status` run a command. Refused by default; with --allow-var for
+/// each, the command really runs (so the refusal is what stops it).
+#[test]
+fn git_config_variables_would_run_a_command_under_git_status() {
+    let dir = tempdir("aws");
+    let repo = dir.join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let flag = dir.join("ran");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q", "."]);
+    let file = dir.join("git.env");
+    std::fs::write(
+        &file,
+        format!(
+            "GIT_CONFIG_COUNT=1\nGIT_CONFIG_KEY_0=core.fsmonitor\nGIT_CONFIG_VALUE_0='touch {}; false'\n",
+            flag.display()
+        ),
+    )
+    .unwrap();
+    let run = |allow: &[&str]| {
+        let mut cmd = secretexec().no_moto();
+        for name in allow {
+            cmd = cmd.args(["--allow-var", name]);
+        }
+        cmd.args(["-s"])
+            .args([format!("file:{}", file.display())])
+            .args(["--", "git", "-C"])
+            .args([&repo])
+            .args(["status"])
+            .run()
+    };
+    run(&[]).fails_with("GIT_CONFIG_COUNT, which changes how programs load or start");
+    assert!(!flag.exists());
+    run(&["GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"]).ok();
+    assert!(flag.exists(), "git ran the configured command");
+}
+
 #[test]
 fn allowed_path_is_the_path_the_command_is_found_on() {
     let dir = tempdir("aws");
