@@ -400,7 +400,8 @@ fn footprint(report: &mut String, url: &str, checks: &mut Vec<Check>) {
             .collect::<Vec<_>>()
     };
     let env = |cmd: &mut Command| {
-        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        cmd.env_remove("SECRETEXEC_BENCH_BIN")
+            .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")

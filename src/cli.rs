@@ -71,6 +71,53 @@ Exit status:
   127  the command was not found
 ";
 
+/// The `SECRETEXEC_*` variables secretexec reads.
+pub const SETTINGS: &[&str] = &[
+    "SECRETEXEC_SOURCES",
+    "SECRETEXEC_ROLE",
+    "SECRETEXEC_REGION",
+    "SECRETEXEC_BATCH",
+];
+
+/// An unknown `SECRETEXEC_*` variable is an error naming the nearest known
+/// one: `SECRETEXEC_SOURCE=prod/db` must not start a job without its
+/// secrets. `names` are the process environment's variable names.
+pub fn check_settings<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
+    for name in names {
+        if name.starts_with("SECRETEXEC_") && !SETTINGS.contains(&name) {
+            let nearest = SETTINGS
+                .iter()
+                .min_by_key(|known| distance(name, known))
+                .copied()
+                .unwrap_or(SETTINGS[0]);
+            return Err(Error::Usage(format!(
+                "unknown setting {name} in the environment; did you mean {nearest}? \
+                 (known: {})",
+                SETTINGS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Parsed {
@@ -233,6 +280,37 @@ pub fn format_duration(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unknown_settings_suggest_the_nearest() {
+        let cases: &[(&[&str], Option<&str>)] = &[
+            (&["SECRETEXEC_SOURCES", "HOME", "SECRETEXEC_BATCH"], None),
+            (
+                &["SECRETEXEC_SOURCE"],
+                Some("did you mean SECRETEXEC_SOURCES?"),
+            ),
+            (
+                &["SECRETEXEC_REGOIN"],
+                Some("did you mean SECRETEXEC_REGION?"),
+            ),
+            (&["SECRETEXEC_ROLES"], Some("did you mean SECRETEXEC_ROLE?")),
+            (
+                &["SECRETEXEC_BACTH"],
+                Some("did you mean SECRETEXEC_BATCH?"),
+            ),
+            (&["SECRETEXECSOURCES"], None),
+        ];
+        for (names, want) in cases {
+            let got = check_settings(names.iter().copied())
+                .err()
+                .map(|e| e.to_string());
+            match want {
+                None => assert_eq!(got, None, "{names:?}"),
+                Some(want) => assert!(got.as_deref().unwrap_or("").contains(want), "{got:?}"),
+            }
+        }
+    }
+
     use super::*;
 
     fn args(v: &[&str]) -> Result<Parsed, Error> {

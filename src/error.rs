@@ -21,6 +21,9 @@ pub enum Error {
     Value { source: String, reason: String },
     /// The merged environment breaks a rule (duplicate, collision, refused).
     Merge(String),
+    /// The AWS configuration cannot be used (an endpoint without a scheme,
+    /// an unreadable CA bundle, a bad retry setting).
+    Config(String),
     /// `--init` could not set up its supervision.
     Init(String),
     /// Writing `--export` or `--dry-run` output failed.
@@ -29,6 +32,8 @@ pub enum Error {
     Timeout {
         after: Duration,
         pending: Vec<String>,
+        /// How the last failed attempt of a pending source failed, if one did.
+        last_failure: Option<String>,
     },
     /// The command does not exist on the child's PATH.
     NotFound(String),
@@ -57,16 +62,23 @@ impl fmt::Display for Error {
             Error::Fetch { source, reason } | Error::Value { source, reason } => {
                 write!(f, "source {}: {reason}", quote(source))
             }
-            Error::Merge(msg) => f.write_str(msg),
+            Error::Merge(msg) | Error::Config(msg) => f.write_str(msg),
             Error::Output(e) => write!(f, "cannot write the output: {e}"),
             Error::Init(e) => write!(f, "--init: {e}"),
-            Error::Timeout { after, pending } => {
+            Error::Timeout {
+                after,
+                pending,
+                last_failure,
+            } => {
                 write!(f, "timed out after {}", crate::cli::format_duration(*after))?;
                 if !pending.is_empty() {
                     let pending: Vec<String> = pending.iter().map(|p| quote(p)).collect();
                     write!(f, " waiting for {}", pending.join(", "))?;
                 }
-                f.write_str(" (raise it with --timeout)")
+                match last_failure {
+                    Some(failure) => write!(f, "; the last attempt failed: {failure}"),
+                    None => f.write_str(" (raise it with --timeout)"),
+                }
             }
             Error::NotFound(cmd) => write!(f, "{cmd}: command not found"),
             Error::NotExecutable { command, reason } => {
@@ -76,8 +88,39 @@ impl fmt::Display for Error {
     }
 }
 
+/// A message for the terminal with every control character escaped
+/// (`\n`, `\u{1b}`, ...): AWS error messages, endpoints and OS errors come
+/// from outside, and a newline or an escape sequence in them must not
+/// break the one-line format or drive the terminal.
+pub fn escape_controls(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Quote a user-supplied string for a message, escaping anything that could
 /// break the one-line format (control characters, quotes).
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.escape_debug())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            escape_controls("a\nb\u{1b}[31mc\td é"),
+            "a\\nb\\u{1b}[31mc\\td é"
+        );
+        assert_eq!(escape_controls("plain 'text'"), "plain 'text'");
+    }
 }

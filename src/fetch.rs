@@ -13,17 +13,24 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_secretsmanager::config::ConfigBag;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::Blob;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
@@ -85,7 +92,32 @@ pub fn fetch_remote(sources: &[Source], opts: &Options) -> Result<Vec<(usize, Fe
     if remote.is_empty() {
         return Ok(Vec::new());
     }
+    check_endpoints()?;
     fetch_with_timeout(&remote, opts)
+}
+
+/// An endpoint without its scheme makes the SDK fail with a dump of the
+/// whole request; say what is wrong in one line instead.
+fn check_endpoints() -> Result<(), Error> {
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_STS",
+    ] {
+        let Some(value) = std::env::var_os(name) else {
+            continue;
+        };
+        let value = value.to_string_lossy();
+        let lower = value.to_ascii_lowercase();
+        if !value.is_empty() && !lower.starts_with("http://") && !lower.starts_with("https://") {
+            return Err(Error::Config(format!(
+                "{name} is {}: an endpoint needs its scheme, e.g. https://{}",
+                quote(&value),
+                value.escape_debug()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn read_file(source: &Source, path: &Path) -> Result<Fetched, Error> {
@@ -129,22 +161,25 @@ fn fetch_with_timeout(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, F
             reason: format!("cannot start the async runtime: {e}"),
         })?;
     let mut done = vec![false; remote.len()];
+    let attempts: Attempts = Arc::new((0..remote.len()).map(|_| Mutex::default()).collect());
     let outcome = runtime.block_on(async {
-        tokio::time::timeout(opts.timeout, fetch_concurrently(remote, opts, &mut done)).await
+        let fetch = fetch_concurrently(remote, opts, &attempts, &mut done);
+        tokio::time::timeout(opts.timeout, fetch).await
     });
     // Blocking DNS threads must not delay the exec.
     runtime.shutdown_background();
     match outcome {
         Ok(result) => result,
-        Err(_) => Err(Error::Timeout {
-            after: opts.timeout,
-            pending: remote
-                .iter()
-                .zip(&done)
-                .filter(|(_, done)| !**done)
-                .map(|(r, _)| r.label.clone())
-                .collect(),
-        }),
+        Err(_) => {
+            let pending: Vec<usize> = (0..remote.len()).filter(|&i| !done[i]).collect();
+            Err(Error::Timeout {
+                after: opts.timeout,
+                pending: pending.iter().map(|&i| remote[i].label.clone()).collect(),
+                last_failure: pending
+                    .iter()
+                    .find_map(|&i| lock(&attempts[i]).failure.clone()),
+            })
+        }
     }
 }
 
@@ -162,6 +197,7 @@ fn retry_config() -> RetryConfig {
 async fn fetch_concurrently(
     remote: &[Remote],
     opts: &Options<'_>,
+    attempts: &Attempts,
     done: &mut [bool],
 ) -> Result<Vec<(usize, Fetched)>, Error> {
     let log = opts.log;
@@ -203,7 +239,14 @@ async fn fetch_concurrently(
         regions.push(region);
     }
 
-    let ctx = Arc::new(Context::new(base, remote, regions, opts.session_name, log));
+    let ctx = Arc::new(Context::new(
+        base,
+        remote,
+        regions,
+        opts.session_name,
+        log,
+        attempts,
+    ));
     let mut tasks = JoinSet::new();
     for unit in plan(&ctx, opts.batch) {
         let ctx = Arc::clone(&ctx);
@@ -274,6 +317,8 @@ struct Context {
     /// Role -> (region of its first source, where STS is called; creds).
     roles: HashMap<String, (String, OnceCell<Credentials>)>,
     clients: HashMap<(String, Option<String>), OnceCell<aws_sdk_secretsmanager::Client>>,
+    /// Per source: where its last attempt went and how it failed.
+    attempts: Attempts,
 }
 
 impl Context {
@@ -283,6 +328,7 @@ impl Context {
         regions: Vec<String>,
         session_name: &str,
         log: &Log,
+        attempts: &Attempts,
     ) -> Self {
         let mut roles = HashMap::new();
         let mut clients = HashMap::new();
@@ -304,6 +350,29 @@ impl Context {
             log: log.clone(),
             roles,
             clients,
+            attempts: Arc::clone(attempts),
+        }
+    }
+
+    /// An interceptor that records the attempts of the given sources.
+    fn recorder(&self, members: &[usize]) -> Recorder {
+        Recorder {
+            attempts: Arc::clone(&self.attempts),
+            members: members.to_vec(),
+        }
+    }
+
+    /// Where a failed call went, for its message: the region, and the
+    /// endpoint when it is not AWS's own (`AWS_ENDPOINT_URL`, a profile)
+    /// or the call never got an answer.
+    fn place(&self, i: usize, answered: bool) -> String {
+        let region = &self.regions[i];
+        let endpoint = lock(&self.attempts[i]).endpoint.clone();
+        let configured = self.base.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_some();
+        match endpoint {
+            Some(endpoint) if configured || !answered => format!(" ({region}, {endpoint})"),
+            _ => format!(" ({region})"),
         }
     }
 
@@ -369,6 +438,85 @@ impl Context {
     }
 }
 
+/// Per source (by its place in `Remote`s): the endpoint its last attempt
+/// went to and, if that attempt failed, how. Kept outside the fetch so a
+/// `--timeout` that ends it can still say what was going wrong.
+type Attempts = Arc<Vec<Mutex<Attempt>>>;
+
+#[derive(Debug, Default)]
+struct Attempt {
+    endpoint: Option<String>,
+    failure: Option<String>,
+}
+
+fn lock(slot: &Mutex<Attempt>) -> MutexGuard<'_, Attempt> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Records each attempt of a call into the slots of the sources it serves.
+/// Only the kind of failure, the HTTP status and the endpoint are kept:
+/// never a response body.
+#[derive(Debug)]
+struct Recorder {
+    attempts: Attempts,
+    members: Vec<usize>,
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "secretexec::Recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let endpoint = endpoint_of(context.request().uri());
+        for &i in &self.members {
+            lock(&self.attempts[i]).endpoint = Some(endpoint.clone());
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let status = context.response().map(|r| r.status().as_u16());
+        let failure = match context.output_or_error() {
+            Some(Err(e)) => Some(match (e.as_connector_error(), status) {
+                (Some(c), _) if c.is_timeout() => format!("connection timed out: {}", chain(c)),
+                (Some(c), _) => format!("connection failed: {}", chain(c)),
+                (None, Some(status)) => format!("HTTP {status}"),
+                (None, None) if e.is_timeout_error() => "the request timed out".into(),
+                (None, None) => "no answer".into(),
+            }),
+            _ => None,
+        };
+        for &i in &self.members {
+            let mut slot = lock(&self.attempts[i]);
+            slot.failure = match (&failure, &slot.endpoint) {
+                (Some(f), Some(endpoint)) => Some(format!("{f} ({endpoint})")),
+                _ => failure.clone(),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` of a request URI: where the call went.
+fn endpoint_of(uri: &str) -> String {
+    let after_scheme = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[after_scheme..]
+        .find('/')
+        .map_or(uri.len(), |i| after_scheme + i);
+    uri[..end].to_string()
+}
+
 /// One source by `GetSecretValue`.
 async fn fetch_one(ctx: &Context, i: usize) -> Result<Fetched, Error> {
     let r = &ctx.remote[i];
@@ -386,11 +534,17 @@ async fn fetch_one(ctx: &Context, i: usize) -> Result<Fetched, Error> {
         .secret_id(&r.aws.secret_id)
         .set_version_stage(r.aws.version_stage.clone())
         .set_version_id(r.aws.version_id.clone())
+        .customize()
+        .interceptor(ctx.recorder(&[i]))
         .send()
         .await
         .map_err(|e| Error::Fetch {
             source: r.label.clone(),
-            reason: describe(&e),
+            reason: format!(
+                "{}{}",
+                describe(&e),
+                ctx.place(i, e.raw_response().is_some())
+            ),
         })?;
     let fetched = value(
         &r.label,
@@ -467,6 +621,7 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
             aws_sdk_secretsmanager::config::Builder::default()
                 .retry_config(RetryConfig::standard().with_max_attempts(1)),
         )
+        .interceptor(ctx.recorder(unit))
         .send()
         .await;
     let out = match answer {
@@ -481,7 +636,11 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
         Err(e) => {
             return Err(Error::Fetch {
                 source: first.label.clone(),
-                reason: format!("BatchGetSecretValue: {}", describe(&e)),
+                reason: format!(
+                    "BatchGetSecretValue: {}{}",
+                    describe(&e),
+                    ctx.place(unit[0], e.raw_response().is_some())
+                ),
             });
         }
     };

@@ -20,6 +20,7 @@ impl Log {
     pub fn note(&self, what: fmt::Arguments) {
         if let Some(start) = self.start {
             let ms = start.elapsed().as_secs_f64() * 1e3;
+            let what = crate::error::escape_controls(&what.to_string());
             eprintln!("secretexec: [{ms:7.1} ms] {what}");
         }
     }

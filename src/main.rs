@@ -29,7 +29,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     match run(args) {
         Ok(status) => c_int::from(status),
         Err(e) => {
-            eprintln!("secretexec: {e}");
+            eprintln!("secretexec: {}", error::escape_controls(&e.to_string()));
             c_int::from(e.exit_code())
         }
     }
@@ -44,6 +44,10 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
         Parsed::Run(args) => args,
     };
     let log = log::Log::new(args.verbose);
+    let names: Vec<String> = std::env::vars_os()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    cli::check_settings(names.iter().map(String::as_str))?;
 
     let defaults = source::Defaults {
         role: args.role.or(setting("SECRETEXEC_ROLE")?),

@@ -89,8 +89,8 @@ pub fn parse(spec: &str, index: usize, defaults: &Defaults) -> Result<Source, Er
     Ok(source)
 }
 
-/// Specs from `SECRETEXEC_SOURCES`: a JSON list (of strings or objects), or
-/// comma-separated specs. A name or ARN never holds a comma, so the split is
+/// Specs from `SECRETEXEC_SOURCES`: a JSON list (of strings or objects),
+/// one JSON object, or comma-separated specs. A name or ARN never holds a comma, so the split is
 /// unambiguous; JSON object specs need the list form.
 pub fn split_list(text: &str) -> Result<Vec<String>, Error> {
     let bad = |reason: String| Error::Spec {
@@ -98,6 +98,10 @@ pub fn split_list(text: &str) -> Result<Vec<String>, Error> {
         reason,
     };
     let text = text.trim();
+    // One JSON object is one spec, not split at its commas.
+    if text.starts_with('{') {
+        return Ok(vec![text.to_string()]);
+    }
     if text.starts_with('[') {
         let items: Vec<&RawValue> = serde_json::from_str(text)
             .map_err(|e| bad(format!("not a JSON list ({})", json::error_text(&e))))?;
