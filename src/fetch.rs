@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_secretsmanager::config::ConfigBag;
@@ -35,6 +36,7 @@ use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
 use crate::error::{Error, quote};
+use crate::http::{NoRetryOnCertificateError, certificate_error};
 use crate::log::Log;
 use crate::secret::Raw;
 use crate::source::{AwsSecret, Origin, Source};
@@ -96,25 +98,15 @@ pub fn fetch_remote(sources: &[Source], opts: &Options) -> Result<Vec<(usize, Fe
     fetch_with_timeout(&remote, opts)
 }
 
-/// An endpoint without its scheme makes the SDK fail with a dump of the
-/// whole request; say what is wrong in one line instead.
+/// Endpoints from the environment, checked before anything is loaded.
 fn check_endpoints() -> Result<(), Error> {
     for name in [
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ENDPOINT_URL_STS",
     ] {
-        let Some(value) = std::env::var_os(name) else {
-            continue;
-        };
-        let value = value.to_string_lossy();
-        let lower = value.to_ascii_lowercase();
-        if !value.is_empty() && !lower.starts_with("http://") && !lower.starts_with("https://") {
-            return Err(Error::Config(format!(
-                "{name} is {}: an endpoint needs its scheme, e.g. https://{}",
-                quote(&value),
-                value.escape_debug()
-            )));
+        if let Some(value) = std::env::var_os(name) {
+            crate::awsconfig::check_endpoint(&value.to_string_lossy(), name)?;
         }
     }
     Ok(())
@@ -183,17 +175,6 @@ fn fetch_with_timeout(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, F
     }
 }
 
-/// Transient failures (throttling, 5xx, resets, timeouts) are retried by the
-/// SDK's standard strategy: exponential backoff with full jitter. Up to 8
-/// tries spread over roughly 10 s at most, so the last error, not a bare
-/// timeout, is what a user sees under the default 30 s `--timeout`.
-fn retry_config() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(8)
-        .with_initial_backoff(Duration::from_millis(100))
-        .with_max_backoff(Duration::from_secs(4))
-}
-
 async fn fetch_concurrently(
     remote: &[Remote],
     opts: &Options<'_>,
@@ -203,9 +184,15 @@ async fn fetch_concurrently(
     let log = opts.log;
     // When every source already has a region, give it to the loader so the
     // SDK's region chain (profile files, instance metadata) is never asked.
+    let settings = crate::awsconfig::load().await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .http_client(crate::http::client());
+        .retry_config(settings.retry.clone())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(crate::awsconfig::CONNECT_TIMEOUT)
+                .build(),
+        )
+        .http_client(crate::http::client(settings.trust.clone()));
     if let Some(Some(first)) = remote
         .iter()
         .all(|r| r.aws.region.is_some())
@@ -241,6 +228,7 @@ async fn fetch_concurrently(
 
     let ctx = Arc::new(Context::new(
         base,
+        settings,
         remote,
         regions,
         opts.session_name,
@@ -310,6 +298,7 @@ const BATCH_SIZE: usize = 20;
 /// one client per (region, role).
 struct Context {
     base: SdkConfig,
+    settings: crate::awsconfig::Settings,
     remote: Vec<Remote>,
     regions: Vec<String>,
     session_name: String,
@@ -324,6 +313,7 @@ struct Context {
 impl Context {
     fn new(
         base: SdkConfig,
+        settings: crate::awsconfig::Settings,
         remote: &[Remote],
         regions: Vec<String>,
         session_name: &str,
@@ -344,6 +334,7 @@ impl Context {
         }
         Context {
             base,
+            settings,
             remote: remote.to_vec(),
             regions,
             session_name: session_name.to_string(),
@@ -362,6 +353,28 @@ impl Context {
         }
     }
 
+    /// The reason a call failed: the error, where the call went, and where
+    /// trusted roots came from when the server's certificate was refused.
+    fn reason<E>(&self, i: usize, err: &SdkError<E, HttpResponse>) -> String
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+    {
+        format!(
+            "{}{}{}",
+            describe(err),
+            self.place(i, err.raw_response().is_some()),
+            self.trust_hint(err)
+        )
+    }
+
+    fn trust_hint<E: StdError + 'static>(&self, err: &SdkError<E, HttpResponse>) -> String {
+        if certificate_error(err) {
+            format!("; {}", self.settings.trust.describe())
+        } else {
+            String::new()
+        }
+    }
+
     /// Where a failed call went, for its message: the region, and the
     /// endpoint when it is not AWS's own (`AWS_ENDPOINT_URL`, a profile)
     /// or the call never got an answer.
@@ -369,6 +382,7 @@ impl Context {
         let region = &self.regions[i];
         let endpoint = lock(&self.attempts[i]).endpoint.clone();
         let configured = self.base.endpoint_url().is_some()
+            || self.settings.secrets_manager_endpoint.is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_some();
         match endpoint {
             Some(endpoint) if configured || !answered => format!(" ({region}, {endpoint})"),
@@ -395,7 +409,11 @@ impl Context {
         let cell = &self.clients[&(region.to_string(), role.map(String::from))];
         cell.get_or_try_init(|| async {
             let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.base)
-                .region(Region::new(region.to_string()));
+                .region(Region::new(region.to_string()))
+                .retry_classifier(NoRetryOnCertificateError);
+            if let Some(url) = &self.settings.secrets_manager_endpoint {
+                config = config.endpoint_url(url);
+            }
             if let Some(role) = role {
                 config = config.credentials_provider(self.assume(role).await?.clone());
             }
@@ -414,6 +432,7 @@ impl Context {
             let sts = aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&self.base)
                     .region(Region::new(region.clone()))
+                    .retry_classifier(NoRetryOnCertificateError)
                     .build(),
             );
             let out = sts
@@ -422,7 +441,13 @@ impl Context {
                 .role_session_name(&self.session_name)
                 .send()
                 .await
-                .map_err(|e| format!("cannot assume role {role}: {}", describe(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot assume role {role}: {}{}",
+                        describe(&e),
+                        self.trust_hint(&e)
+                    )
+                })?;
             let c = out
                 .credentials()
                 .ok_or_else(|| format!("cannot assume role {role}: STS returned no credentials"))?;
@@ -540,11 +565,7 @@ async fn fetch_one(ctx: &Context, i: usize) -> Result<Fetched, Error> {
         .await
         .map_err(|e| Error::Fetch {
             source: r.label.clone(),
-            reason: format!(
-                "{}{}",
-                describe(&e),
-                ctx.place(i, e.raw_response().is_some())
-            ),
+            reason: ctx.reason(i, &e),
         })?;
     let fetched = value(
         &r.label,
@@ -636,11 +657,7 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
         Err(e) => {
             return Err(Error::Fetch {
                 source: first.label.clone(),
-                reason: format!(
-                    "BatchGetSecretValue: {}{}",
-                    describe(&e),
-                    ctx.place(unit[0], e.raw_response().is_some())
-                ),
+                reason: format!("BatchGetSecretValue: {}", ctx.reason(unit[0], &e)),
             });
         }
     };
@@ -785,6 +802,12 @@ where
         SdkError::ResponseError(_) => format!("unreadable response from AWS{status}"),
         SdkError::DispatchFailure(e) if e.is_timeout() => {
             format!("connection timed out: {}", chain(err))
+        }
+        SdkError::DispatchFailure(_) if certificate_error(err) => {
+            format!(
+                "the server's TLS certificate is not trusted: {}",
+                chain(err)
+            )
         }
         SdkError::DispatchFailure(e) if e.is_io() => format!("connection failed: {}", chain(err)),
         _ => chain(err),

@@ -6,28 +6,181 @@
 //! work secretexec did for one secret over plain HTTP. This client keeps two
 //! connectors, one per scheme, and builds the TLS one (roots included) only
 //! when a request actually uses `https`. Both come from the SDK's own
-//! builders, so timeouts, pooling and proxies behave as in every AWS SDK.
-//! TLS uses rustls with ring (see the README for why ring).
+//! connector builder, so timeouts and pooling behave as in every AWS SDK,
+//! and both honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (and
+//! their lower-case forms) as the aws CLI does, through the SDK's
+//! `ProxyConfig::from_env`. TLS uses rustls with ring (see the README for
+//! why ring).
 
+use std::error::Error as StdError;
 use std::sync::{Arc, OnceLock};
 
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_http_client::{Builder, Connector, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
-pub fn client() -> SharedHttpClient {
+/// Where TLS trust comes from.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The system's roots, as rustls-native-certs finds them
+    /// (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set).
+    System,
+    /// A checked PEM bundle that replaces the system's roots
+    /// (`AWS_CA_BUNDLE` or a profile's `ca_bundle`); `origin` says which.
+    Bundle {
+        origin: String,
+        pem: Vec<u8>,
+        count: usize,
+    },
+}
+
+impl Trust {
+    /// Where the trusted roots came from, for a certificate error.
+    pub fn describe(&self) -> String {
+        match self {
+            Trust::Bundle { origin, .. } => format!("the roots trusted are those of {origin}"),
+            Trust::System => match std::env::var_os("SSL_CERT_FILE") {
+                Some(file) => format!(
+                    "the roots trusted are those of SSL_CERT_FILE={}; set AWS_CA_BUNDLE to a PEM \
+                     bundle holding your CA",
+                    file.to_string_lossy()
+                ),
+                None => "the roots trusted are the system's; set AWS_CA_BUNDLE to a PEM bundle \
+                         holding your CA"
+                    .into(),
+            },
+        }
+    }
+}
+
+pub fn client(trust: Trust) -> SharedHttpClient {
     SharedHttpClient::new(BySchemeClient {
-        plain: aws_smithy_http_client::Builder::new().build_http(),
-        tls: aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https(),
+        plain: Builder::new().build_with_connector_fn(|settings, components| {
+            connector(settings, components).build_http()
+        }),
+        tls: Builder::new().build_with_connector_fn(move |settings, components| {
+            let store = match &trust {
+                Trust::System => TrustStore::default(),
+                Trust::Bundle { pem, .. } => TrustStore::empty().with_pem_certificate(pem.clone()),
+            };
+            // Building a context cannot fail today; if it ever did, trust
+            // nothing rather than fall back to other roots.
+            let context = TlsContext::builder()
+                .with_trust_store(store)
+                .build()
+                .unwrap_or_else(|_| {
+                    TlsContext::builder()
+                        .with_trust_store(TrustStore::empty())
+                        .build()
+                        .unwrap_or_default()
+                });
+            connector(settings, components)
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .tls_context(context)
+                .build()
+        }),
     })
+}
+
+/// A connector builder with the SDK's settings and, when any proxy variable
+/// is set, the environment's proxy configuration (without one, the plain
+/// path stays as short as before).
+fn connector(
+    settings: Option<&HttpConnectorSettings>,
+    components: Option<&RuntimeComponents>,
+) -> ConnectorBuilder {
+    let mut builder = Connector::builder();
+    builder.set_connector_settings(settings.cloned());
+    if let Some(components) = components {
+        builder.set_sleep_impl(components.sleep_impl());
+    }
+    let proxied = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    if proxied {
+        builder = builder.proxy_config(ProxyConfig::from_env());
+    }
+    builder
+}
+
+/// Check a PEM bundle the way the TLS provider will read it (it panics on
+/// what it cannot parse): at least one certificate, every one a valid
+/// trust anchor. Returns how many there are, or what is wrong.
+pub fn check_pem(pem: &[u8]) -> Result<usize, String> {
+    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| "is not a valid PEM file".to_string())?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots
+            .add(cert)
+            .map_err(|_| format!("holds a certificate (#{}) that cannot be parsed", i + 1))?;
+    }
+    Ok(roots.len())
+}
+
+/// Whether a connection failed because the server's certificate was not
+/// trusted (or invalid): retrying cannot help, and the message should say
+/// where the trusted roots came from.
+pub fn certificate_error(err: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(rustls::Error::InvalidCertificate(_)) = e.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        // io::Error's `source()` skips the error it wraps; look inside.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && certificate_error(inner)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Forbids retrying a certificate failure: eight handshakes against the
+/// same certificate cannot succeed, and the user waits for nothing.
+#[derive(Debug)]
+pub struct NoRetryOnCertificateError;
+
+impl ClassifyRetry for NoRetryOnCertificateError {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.output_or_error() {
+            Some(Err(e)) if e.as_connector_error().is_some_and(|c| certificate_error(c)) => {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "secretexec::NoRetryOnCertificateError"
+    }
 }
 
 #[derive(Debug)]
@@ -78,5 +231,23 @@ impl HttpConnector for BySchemeConnector {
         } else {
             self.plain.call(request)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_pem;
+
+    #[test]
+    fn bad_bundles_are_refused_not_panicked_on() {
+        assert_eq!(check_pem(b""), Err("holds no PEM certificate".into()));
+        assert_eq!(
+            check_pem(b"just some text\n"),
+            Err("holds no PEM certificate".into())
+        );
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(check_pem(garbage).unwrap_err().contains("#1"));
+        let broken = b"-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n";
+        assert!(check_pem(broken).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! target exists so that the fuzz targets in `fuzz/` can drive the pure
 //! steps (spec parsing, value decoding, the dotenv reader) directly.
 
+pub mod awsconfig;
 pub mod cli;
 pub mod dotenv;
 pub mod env;

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod forward;
 pub mod proxy;
 
 use std::collections::BTreeMap;
@@ -30,14 +31,149 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_secretexec");
 static MOTO_PID: AtomicI32 = AtomicI32::new(0);
 static MOTO_PORT: OnceLock<u16> = OnceLock::new();
 
+static TLS_PID: AtomicI32 = AtomicI32::new(0);
+static TLS: OnceLock<(u16, std::path::PathBuf)> = OnceLock::new();
+
 extern "C" fn stop_moto() {
-    let pid = MOTO_PID.swap(0, Ordering::SeqCst);
-    if pid > 0 {
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
+    for slot in [&MOTO_PID, &TLS_PID] {
+        let pid = slot.swap(0, Ordering::SeqCst);
+        if pid > 0 {
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
         }
     }
+}
+
+/// A second moto_server, serving HTTPS with a certificate for 127.0.0.1
+/// signed by a CA made for this test binary: its `https://` endpoint and
+/// the CA's PEM file. Its state is its own (seed it with [`create_tls`]).
+pub fn tls_moto() -> (String, std::path::PathBuf) {
+    let (port, ca) = TLS.get_or_init(|| {
+        let dir = tempdir("tls-ca");
+        make_ca(&dir);
+        let args = vec![
+            "-c".to_string(),
+            dir.join("server.pem").display().to_string(),
+            "-k".to_string(),
+            dir.join("server.key").display().to_string(),
+        ];
+        let port = start_in_thread(move || {
+            spawn_moto(&args, &TLS_PID, |port| {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            })
+        });
+        (port, dir.join("ca.pem"))
+    });
+    (format!("https://127.0.0.1:{port}"), ca.clone())
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, by openssl.
+fn make_ca(dir: &std::path::Path) {
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: &[&[&str]] = &[
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=secretexec test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(*args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Create a secret in the TLS moto, trusting its CA.
+pub fn create_tls(name: &str, value: &str) -> String {
+    let (url, ca) = tls_moto();
+    let pem = std::fs::read(&ca).unwrap();
+    let count = secretexec::http::check_pem(&pem).unwrap();
+    let trust = secretexec::http::Trust::Bundle {
+        origin: "test".into(),
+        pem,
+        count,
+    };
+    let conf = block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(Creds::default().0)
+            .http_client(secretexec::http::client(trust))
+            .load(),
+    );
+    let client = aws_sdk_secretsmanager::Client::new(&conf);
+    let out = block_on(
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send(),
+    )
+    .unwrap_or_else(|e| panic!("create {name} over TLS: {e:?}"));
+    out.arn().unwrap().to_string()
 }
 
 /// The endpoint of this test binary's moto_server, started on first use.
@@ -57,11 +193,19 @@ pub fn proxy(script: Vec<proxy::Fault>, then: proxy::Fault) -> proxy::Proxy {
 }
 
 fn start_moto() -> u16 {
+    start_in_thread(|| {
+        spawn_moto(&[], &MOTO_PID, |port| {
+            http_get(port, "/moto-api/").is_some()
+        })
+    })
+}
+
+/// Run `spawn` on a thread that never exits: PDEATHSIG fires when the
+/// thread that forked exits.
+fn start_in_thread(spawn: impl FnOnce() -> u16 + Send + 'static) -> u16 {
     let (tx, rx) = std::sync::mpsc::channel();
-    // PDEATHSIG fires when the thread that forked exits, so fork from a
-    // thread that never does.
     std::thread::spawn(move || {
-        tx.send(spawn_moto()).unwrap();
+        tx.send(spawn()).unwrap();
         loop {
             std::thread::park();
         }
@@ -71,11 +215,12 @@ fn start_moto() -> u16 {
     port
 }
 
-fn spawn_moto() -> u16 {
+fn spawn_moto(extra: &[String], pid: &AtomicI32, ready: impl Fn(u16) -> bool) -> u16 {
     for _ in 0..5 {
         let port = free_port();
         let mut cmd = Command::new("moto_server");
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -88,20 +233,20 @@ fn spawn_moto() -> u16 {
         let mut child = cmd
             .spawn()
             .expect("moto_server not found: install it with pip install 'moto[server]'");
-        MOTO_PID.store(child.id() as i32, Ordering::SeqCst);
+        pid.store(child.id() as i32, Ordering::SeqCst);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 break; // port taken between our probe and its bind: retry
             }
-            if http_get(port, "/moto-api/").is_some() {
+            if ready(port) {
                 return port;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
         let _ = child.wait();
-        MOTO_PID.store(0, Ordering::SeqCst);
+        pid.store(0, Ordering::SeqCst);
     }
     panic!("moto_server did not start");
 }
@@ -150,7 +295,7 @@ async fn sdk_config(region: &str, creds: &Creds) -> aws_config::SdkConfig {
         .credentials_provider(creds.0.clone())
         // The SDK crates are built without a default HTTP client; seeding
         // uses secretexec's own.
-        .http_client(secretexec::http::client())
+        .http_client(secretexec::http::client(secretexec::http::Trust::System))
         .load()
         .await
 }
@@ -257,7 +402,11 @@ pub fn secretexec() -> Cmd {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if k.starts_with("AWS_") || k.starts_with("SECRETEXEC_") || k == "RUST_BACKTRACE" {
+        // Proxies and CA settings of the machine running the tests would
+        // change where and how secretexec connects.
+        let network = k.to_ascii_lowercase().ends_with("_proxy") || k.starts_with("SSL_CERT_");
+        if k.starts_with("AWS_") || k.starts_with("SECRETEXEC_") || k == "RUST_BACKTRACE" || network
+        {
             cmd.env_remove(&*k);
         }
     }

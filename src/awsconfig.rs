@@ -1,0 +1,172 @@
+//! The AWS settings that the aws CLI honours and the Rust SDK, with our own
+//! HTTP client and retry defaults, would drop (SPEC §6): `AWS_CA_BUNDLE`
+//! and a profile's `ca_bundle`, `AWS_MAX_ATTEMPTS`/`AWS_RETRY_MODE` and a
+//! profile's `max_attempts`/`retry_mode`, and a profile's `[services]
+//! secrets_manager` endpoint. Proxies are read by the HTTP client itself
+//! (`src/http.rs`). Precedence is the CLI's: environment, then profile.
+//!
+//! Every setting is checked here, before any network call, and a bad one
+//! is one line naming it.
+
+use std::time::Duration;
+
+use aws_config::profile::ProfileSet;
+use aws_config::retry::RetryConfig;
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_runtime::env_config::property::PropertiesKey;
+use aws_types::os_shim_internal::{Env, Fs};
+
+use crate::error::{Error, quote};
+use crate::http::Trust;
+
+/// Our retry default: up to 8 tries, backoff from 100 ms capped at 4 s
+/// (about 10 s of backoff at worst). With the 2 s connect timeout, 8 tries
+/// of an unreachable endpoint end in about 26 s, inside the default 30 s
+/// `--timeout`, so the user sees the last error rather than a bare timeout.
+const MAX_ATTEMPTS: u32 = 8;
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Settings {
+    pub trust: Trust,
+    pub retry: RetryConfig,
+    /// `[services NAME] secrets_manager = endpoint_url = ...` of the
+    /// selected profile, when no endpoint variable overrides it.
+    pub secrets_manager_endpoint: Option<String>,
+}
+
+/// Read the settings; the profile files only when a setting may be there.
+pub async fn load() -> Result<Settings, Error> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let profile = load_profile().await;
+    let from_profile = |key: &str| {
+        profile.as_ref().and_then(|p| p.get(key)).map(|v| {
+            (
+                v.to_string(),
+                format!("{key} of profile {}", profile_name(&profile)),
+            )
+        })
+    };
+    let setting = |var: &str, key: &str| {
+        env(var)
+            .map(|v| (v, var.to_string()))
+            .or_else(|| from_profile(key))
+    };
+
+    let trust = match setting("AWS_CA_BUNDLE", "ca_bundle") {
+        Some((path, origin)) => read_bundle(&path, &origin)?,
+        None => Trust::System,
+    };
+
+    let attempts = match setting("AWS_MAX_ATTEMPTS", "max_attempts") {
+        Some((n, origin)) => match n.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(Error::Config(format!(
+                    "{origin} is {}: write a whole number of tries, 1 or more",
+                    quote(&n)
+                )));
+            }
+        },
+        None => MAX_ATTEMPTS,
+    };
+    let retry = match setting("AWS_RETRY_MODE", "retry_mode") {
+        // The Rust SDK has no legacy mode; standard is its successor.
+        None => RetryConfig::standard(),
+        Some((mode, origin)) => match mode.trim().to_ascii_lowercase().as_str() {
+            "standard" | "legacy" => RetryConfig::standard(),
+            "adaptive" => RetryConfig::adaptive(),
+            _ => {
+                return Err(Error::Config(format!(
+                    "{origin} is {}: write standard, adaptive or legacy",
+                    quote(&mode)
+                )));
+            }
+        },
+    };
+    let retry = retry
+        .with_max_attempts(attempts)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(4));
+
+    let configured = ["AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|v| env(v).is_some());
+    let ignored =
+        env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let secrets_manager_endpoint = match &profile {
+        Some(profile) if !configured && !ignored => service_endpoint(profile, "secrets_manager"),
+        _ => None,
+    };
+    if let Some(url) = &secrets_manager_endpoint {
+        check_endpoint(
+            url,
+            "the [services] secrets_manager endpoint_url of the profile",
+        )?;
+    }
+    Ok(Settings {
+        trust,
+        retry,
+        secrets_manager_endpoint,
+    })
+}
+
+/// The shared config and credentials files as aws-config reads them
+/// (`AWS_CONFIG_FILE`, `AWS_PROFILE`, ...); `None` when there are none.
+async fn load_profile() -> Option<ProfileSet> {
+    let set =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &EnvConfigFiles::default(), None)
+            .await
+            .ok()?;
+    set.get_profile(set.selected_profile())?;
+    Some(set)
+}
+
+fn profile_name(profile: &Option<ProfileSet>) -> String {
+    profile
+        .as_ref()
+        .map(|p| quote(p.selected_profile()))
+        .unwrap_or_default()
+}
+
+/// `services = NAME` in the profile, then `[services NAME]` with
+/// `secrets_manager =` and an indented `endpoint_url = ...` under it (the
+/// key the aws CLI documents; the Rust SDK looks for another spelling).
+fn service_endpoint(profile: &ProfileSet, service: &str) -> Option<String> {
+    let section = profile.get("services")?;
+    let key = PropertiesKey::builder()
+        .section_key("services")
+        .section_name(section)
+        .property_name(service)
+        .sub_property_name("endpoint_url")
+        .build()
+        .ok()?;
+    profile.other_sections().get(&key).cloned()
+}
+
+/// An endpoint needs its scheme; without one the SDK fails with a dump of
+/// the whole request.
+pub fn check_endpoint(value: &str, origin: &str) -> Result<(), Error> {
+    let lower = value.to_ascii_lowercase();
+    if value.is_empty() || lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{origin} is {}: an endpoint needs its scheme, e.g. https://{}",
+        quote(value),
+        value.escape_debug()
+    )))
+}
+
+/// A CA bundle replaces the system's roots, as in the aws CLI. Checked
+/// now, so that a missing, empty or malformed file is one line naming
+/// where it was set, before any connection.
+fn read_bundle(path: &str, origin: &str) -> Result<Trust, Error> {
+    let fail = |why: String| Error::Config(format!("{origin} names {}, {why}", quote(path)));
+    let pem = std::fs::read(path).map_err(|e| fail(format!("which cannot be read: {e}")))?;
+    let count = crate::http::check_pem(&pem).map_err(|why| fail(format!("which {why}")))?;
+    Ok(Trust::Bundle {
+        origin: format!("{origin}={path}"),
+        pem,
+        count,
+    })
+}
