@@ -32,7 +32,9 @@ impl fmt::Debug for Raw {
 /// `env_var_name`. Errors are reasons; the caller adds the source.
 pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, String)>, String> {
     let pairs = match (&source.shape, raw) {
-        (Shape::Whole { var }, raw) => {
+        // SecretBinary is one base64 variable whatever `json` says, as in
+        // Metaflow.
+        (Shape::Whole { var }, raw) | (Shape::Json { var, .. }, raw @ Raw::Binary(_)) => {
             let value = match raw {
                 Raw::String(s) => s.clone(),
                 Raw::Binary(b) => base64(b),
@@ -48,13 +50,20 @@ pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, St
             };
             vec![(var, value)]
         }
-        (Shape::Json { .. }, Raw::Binary(_)) => {
+        (
+            Shape::Json {
+                key: None,
+                var: Some(_),
+            },
+            Raw::String(_),
+        ) => {
             return Err(
-                "the secret is SecretBinary, not a JSON object; use \"json\": false to get it as base64"
+                "env_var_name has no effect on a JSON object (one variable per key); drop it, \
+                 or use \"json\": false or an ECS json-key"
                     .into(),
             );
         }
-        (Shape::Json { key }, Raw::String(text)) => {
+        (Shape::Json { key, var }, Raw::String(text)) => {
             let entries = if text.trim_start().starts_with('{') {
                 json_entries(text)?
             } else if let Origin::File(_) = source.origin {
@@ -66,7 +75,12 @@ pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, St
                         .into(),
                 );
             };
-            key_vars(entries, key.as_deref())?
+            let mut pairs = key_vars(entries, key.as_deref())?;
+            // A selected key named by env_var_name.
+            if let (Some(var), [(name, _)]) = (var, pairs.as_mut_slice()) {
+                name.clone_from(var);
+            }
+            pairs
         }
     };
     let prefix = source.prefix.as_deref().unwrap_or("");
@@ -193,7 +207,13 @@ mod tests {
     }
 
     fn json() -> Source {
-        source(Shape::Json { key: None }, None)
+        source(
+            Shape::Json {
+                key: None,
+                var: None,
+            },
+            None,
+        )
     }
 
     fn vars(source: &Source, name: &str, raw: Raw) -> Result<Vec<(String, String)>, String> {
@@ -219,10 +239,17 @@ mod tests {
         let key = source(
             Shape::Json {
                 key: Some("pass-word".into()),
+                var: None,
             },
             None,
         );
-        let prefixed = source(Shape::Json { key: None }, Some("DB_"));
+        let prefixed = source(
+            Shape::Json {
+                key: None,
+                var: None,
+            },
+            Some("DB_"),
+        );
         let s = |t: &str| Raw::String(t.into());
         let cases: Vec<(&str, &Source, &str, Raw, Vec<(String, String)>)> = vec![
             (
@@ -320,6 +347,7 @@ mod tests {
         let key = source(
             Shape::Json {
                 key: Some("missing".into()),
+                var: None,
             },
             None,
         );
@@ -414,13 +442,6 @@ mod tests {
                 "JSON key 'missing' is not in the secret",
             ),
             (
-                "binary as json",
-                &obj,
-                "n",
-                Raw::Binary(b"SEKRIT".to_vec()),
-                "SecretBinary",
-            ),
-            (
                 "secret name not a variable",
                 &whole,
                 "my+secret",
@@ -491,5 +512,55 @@ mod tests {
             Raw::Binary(b"SEKRIT".to_vec())
         );
         assert!(!shown.contains("SEKRIT"), "{shown}");
+    }
+
+    #[test]
+    fn metaflow_and_ecs_shapes() {
+        let binary = || Raw::Binary(b"\x00\xffab".to_vec());
+        // SecretBinary is base64 whatever json says, named after the
+        // secret or env_var_name.
+        let json = source(
+            Shape::Json {
+                key: None,
+                var: None,
+            },
+            None,
+        );
+        assert_eq!(
+            vars(&json, "my-cert.v1", binary()).unwrap(),
+            [("my_cert_v1".into(), "AP9hYg==".into())]
+        );
+        let named = source(
+            Shape::Json {
+                key: None,
+                var: Some("CERT".into()),
+            },
+            None,
+        );
+        assert_eq!(
+            vars(&named, "x", binary()).unwrap(),
+            [("CERT".into(), "AP9hYg==".into())]
+        );
+        // env_var_name on an expanded object would do nothing: refused.
+        let err = vars(&named, "x", Raw::String(r#"{"A": "SEKRIT"}"#.into())).unwrap_err();
+        assert!(err.contains("env_var_name has no effect"), "{err}");
+        assert!(!err.contains("SEKRIT"));
+        // With a json-key, env_var_name renames that variable.
+        let key = source(
+            Shape::Json {
+                key: Some("pass".into()),
+                var: Some("DB_PASS".into()),
+            },
+            None,
+        );
+        assert_eq!(
+            vars(
+                &key,
+                "x",
+                Raw::String(r#"{"pass": "p", "user": "u"}"#.into())
+            )
+            .unwrap(),
+            [("DB_PASS".into(), "p".into())]
+        );
     }
 }

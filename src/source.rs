@@ -60,8 +60,12 @@ pub struct AwsSecret {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
     /// A JSON object (or a dotenv file): one variable per key, or only
-    /// `key` (ECS `json-key`).
-    Json { key: Option<String> },
+    /// `key` (ECS `json-key`), named `var` when given. A `SecretBinary`
+    /// is one base64 variable named `var` or after the secret (Metaflow).
+    Json {
+        key: Option<String>,
+        var: Option<String>,
+    },
     /// One variable holding the whole value, named `var` or after the secret.
     Whole { var: Option<String> },
 }
@@ -138,19 +142,24 @@ fn parse_string(spec: &str) -> Result<Source, String> {
         return Ok(Source {
             label: spec.to_string(),
             origin: Origin::File(PathBuf::from(path)),
-            shape: Shape::Json { key: None },
+            shape: Shape::Json {
+                key: None,
+                var: None,
+            },
             prefix: None,
         });
     }
-    if spec.starts_with("arn:") {
-        return parse_arn(spec);
-    }
-    // Metaflow's `TYPE.NAME`; only our known type is stripped, so a dotted
-    // secret name (`team.db`) stays a name.
+    // Metaflow's `TYPE.NAME` (NAME may be an ARN); only our known type is
+    // stripped, so a dotted secret name (`team.db`) stays a name.
     let name = spec
         .strip_prefix(AWS_TYPE)
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or(spec);
+    if name.starts_with("arn:") {
+        let mut source = parse_arn(name)?;
+        source.label = spec.to_string();
+        return Ok(source);
+    }
     check_name(name)?;
     Ok(aws_source(spec, name.to_string()))
 }
@@ -165,7 +174,10 @@ fn aws_source(label: &str, secret_id: String) -> Source {
             version_stage: None,
             version_id: None,
         }),
-        shape: Shape::Json { key: None },
+        shape: Shape::Json {
+            key: None,
+            var: None,
+        },
         prefix: None,
     }
 }
@@ -195,7 +207,12 @@ fn parse_arn(spec: &str) -> Result<Source, String> {
             .map(|p| p.to_string())
     };
     let mut source = aws_source(spec, parts[..7].join(":"));
-    source.shape = Shape::Json { key: part(7) };
+    // ECS: a tail whose json-key is empty (`ARN:::`, `ARN::AWSPREVIOUS:`)
+    // gives the whole value as one variable.
+    source.shape = match part(7) {
+        None if parts.len() > 7 => Shape::Whole { var: None },
+        key => Shape::Json { key, var: None },
+    };
     if let Origin::Aws(aws) = &mut source.origin {
         aws.region = Some(parts[3].to_string());
         aws.version_stage = part(8);
@@ -259,7 +276,15 @@ pub fn is_var_name(name: &str) -> bool {
 
 /// Metaflow's dict form: `{"id", "type", "role", "options"}`.
 fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
-    let position = format!("#{index} (JSON)");
+    // The spec is quoted (shortened) so the user sees which one; never
+    // when it may carry inline values.
+    let position = if spec.contains("env_vars") {
+        format!("#{index} (JSON)")
+    } else {
+        let shown: String = spec.chars().take(60).collect();
+        let more = if shown.len() < spec.len() { "..." } else { "" };
+        format!("#{index} (JSON) {}{more}", quote(&shown))
+    };
     let at_position = |reason: String| Error::Spec {
         spec: position.clone(),
         reason,
@@ -310,7 +335,10 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
         Source {
             label: id.clone(),
             origin: Origin::Inline(vars.to_string()),
-            shape: Shape::Json { key: None },
+            shape: Shape::Json {
+                key: None,
+                var: None,
+            },
             prefix: None,
         }
     } else {
@@ -350,15 +378,33 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
                     .as_bool()
                     .ok_or_else(|| bad("option 'json' must be true or false".into()))?
             }
+            // Sanitised like keys (`my-token.v1` -> `my_token_v1`), as
+            // Metaflow does.
             "env_var_name" => {
-                env_var_name = Some(var_name(string()?, "env_var_name").map_err(&bad)?)
+                let name = string()?;
+                env_var_name = Some(crate::secret::sanitize(&name).ok_or_else(|| {
+                    bad(format!(
+                        "env_var_name {} does not make a variable name \
+                         ([A-Za-z_][A-Za-z0-9_]* after - . / become _)",
+                        quote(&name)
+                    ))
+                })?)
             }
             // The ARN's own region beats the option (SPEC §2).
             "region" => {
                 let region = string()?;
                 check_region(&region).map_err(&bad)?;
                 let aws = aws(&mut source)?;
-                aws.region.get_or_insert(region);
+                match &aws.region {
+                    Some(arn_region) if *arn_region != region => {
+                        return Err(bad(format!(
+                            "option 'region' is {} but the ARN's region is {}",
+                            quote(&region),
+                            quote(arn_region)
+                        )));
+                    }
+                    _ => aws.region = Some(region),
+                }
             }
             "version_stage" => aws(&mut source)?.version_stage = Some(string()?),
             "version_id" => aws(&mut source)?.version_id = Some(string()?),
@@ -378,13 +424,19 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
             }
         }
     }
-    if !json {
-        if let Shape::Json { key: Some(_) } = source.shape {
+    source.shape = match (json, source.shape) {
+        (false, Shape::Json { key: Some(_), .. }) => {
             return Err(bad("a JSON key in the ARN needs \"json\": true".into()));
         }
-        // With json true, env_var_name is ignored, as in Metaflow.
-        source.shape = Shape::Whole { var: env_var_name };
-    }
+        (false, _) | (true, Shape::Whole { .. }) => Shape::Whole { var: env_var_name },
+        // With a json-key, env_var_name renames that one variable; on a
+        // whole JSON object it names only a SecretBinary (and is an error
+        // for a string value, where it would have no effect).
+        (true, Shape::Json { key, .. }) => Shape::Json {
+            key,
+            var: env_var_name,
+        },
+    };
     Ok(source)
 }
 
@@ -453,7 +505,10 @@ mod tests {
                 version_stage: None,
                 version_id: None,
             }),
-            shape: Shape::Json { key: None },
+            shape: Shape::Json {
+                key: None,
+                var: None,
+            },
             prefix: None,
         }
     }
@@ -524,8 +579,8 @@ mod tests {
                 src("prod-db", Some("ap-south-1"), Some(ROLE)),
             ),
             (
-                "json dict arn region beats option",
-                format!(r#"{{"id": "{ARN}", "options": {{"region": "ap-south-1"}}}}"#).leak(),
+                "json dict region option agreeing with the arn",
+                format!(r#"{{"id": "{ARN}", "options": {{"region": "eu-west-1"}}}}"#).leak(),
                 &none,
                 src(ARN, Some("eu-west-1"), None),
             ),
@@ -548,7 +603,10 @@ mod tests {
             (
                 "default json",
                 "x",
-                Shape::Json { key: None },
+                Shape::Json {
+                    key: None,
+                    var: None,
+                },
                 None,
                 None,
                 None,
@@ -572,9 +630,12 @@ mod tests {
                 None,
             ),
             (
-                "env_var_name ignored with json true",
+                "env_var_name kept with json true (for a SecretBinary)",
                 r#"{"id": "x", "options": {"env_var_name": "TOKEN"}}"#,
-                Shape::Json { key: None },
+                Shape::Json {
+                    key: None,
+                    var: Some("TOKEN".into()),
+                },
                 None,
                 None,
                 None,
@@ -582,7 +643,10 @@ mod tests {
             (
                 "versions and prefix",
                 r#"{"id": "x", "options": {"version_stage": "AWSPREVIOUS", "version_id": "v1", "prefix": "DB_"}}"#,
-                Shape::Json { key: None },
+                Shape::Json {
+                    key: None,
+                    var: None,
+                },
                 Some("AWSPREVIOUS"),
                 Some("v1"),
                 Some("DB_"),
@@ -592,15 +656,16 @@ mod tests {
                 format!("{ARN}:password:AWSPREVIOUS:v1").leak(),
                 Shape::Json {
                     key: Some("password".into()),
+                    var: None,
                 },
                 Some("AWSPREVIOUS"),
                 Some("v1"),
                 None,
             ),
             (
-                "ecs tail empty parts",
+                "ecs tail with an empty json-key: the whole value",
                 format!("{ARN}::AWSPREVIOUS:").leak(),
-                Shape::Json { key: None },
+                Shape::Whole { var: None },
                 Some("AWSPREVIOUS"),
                 None,
                 None,
@@ -610,6 +675,7 @@ mod tests {
                 format!("{ARN}:password::").leak(),
                 Shape::Json {
                     key: Some("password".into()),
+                    var: None,
                 },
                 None,
                 None,
@@ -783,7 +849,12 @@ mod tests {
             (
                 "bad env_var_name",
                 r#"{"id": "x", "options": {"json": false, "env_var_name": "1X"}}"#,
-                "not a variable name",
+                "does not make a variable name",
+            ),
+            (
+                "region option contradicting the arn",
+                format!(r#"{{"id": "{ARN}", "options": {{"region": "ap-south-1"}}}}"#).leak(),
+                "option 'region' is 'ap-south-1' but the ARN's region is 'eu-west-1'",
             ),
             (
                 "bad prefix",
@@ -824,6 +895,13 @@ mod tests {
         let e = parse(r#"{"id": "db", "bogus": 1}"#, 2, &Defaults::default()).unwrap_err();
         assert!(e.to_string().starts_with("bad source 'db':"), "{e}");
         let e = parse(r#"{"bogus": "#, 2, &Defaults::default()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(r#"bad source #2 (JSON) '{\"bogus\":':"#),
+            "{e}"
+        );
+        // Never quoted when it may hold inline values.
+        let e = parse(r#"{"env_vars": {"A": "SEKRIT"}"#, 2, &Defaults::default()).unwrap_err();
         assert!(e.to_string().starts_with("bad source #2 (JSON):"), "{e}");
         let e = parse("a b", 2, &Defaults::default()).unwrap_err();
         assert!(e.to_string().starts_with("bad source 'a b':"), "{e}");

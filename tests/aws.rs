@@ -87,15 +87,21 @@ fn json_false_takes_the_whole_string() {
     assert_eq!(env["RAW"], r#"{"a": 1}"#);
 }
 
+/// SPEC §3: an option that would have no effect is an error, never
+/// silently ignored (env_var_name on an object expanded key by key).
 #[test]
-fn env_var_name_is_ignored_with_json_true() {
-    create("values/ignored-name", Value::Text(r#"{"K": "v"}"#));
-    let env = env_of(&[
-        "-s",
-        r#"{"id": "values/ignored-name", "options": {"env_var_name": "X"}}"#,
-    ]);
-    assert_eq!(env["K"], "v");
-    assert!(!env.contains_key("X"));
+fn env_var_name_on_an_expanded_object_is_an_error() {
+    create("values/ignored-name", Value::Text(r#"{"K": "PLANTED-v"}"#));
+    secretexec()
+        .args([
+            "-s",
+            r#"{"id": "values/ignored-name", "options": {"env_var_name": "X"}}"#,
+            "--",
+            "true",
+        ])
+        .run()
+        .fails_with("env_var_name has no effect on a JSON object")
+        .no_leak(&["PLANTED"]);
 }
 
 #[test]
@@ -109,11 +115,15 @@ fn secret_binary_becomes_base64() {
         r#"{"id": "values/binary", "options": {"json": false, "env_var_name": "BLOB"}}"#,
     ]);
     assert_eq!(env["BLOB"], "AP/+CoBB");
-    // As JSON it is refused, with the way out in the message.
-    secretexec()
-        .args(["-s", "values/binary", "--", "true"])
-        .run()
-        .fails_with("SecretBinary");
+    // Whatever json says, as Metaflow does: named after the secret, or
+    // env_var_name (sanitised like keys).
+    let env = env_of(&["-s", "values/binary"]);
+    assert_eq!(env["values_binary"], "AP/+CoBB");
+    let env = env_of(&[
+        "-s",
+        r#"{"id": "values/binary", "options": {"env_var_name": "my-blob.v1"}}"#,
+    ]);
+    assert_eq!(env["my_blob_v1"], "AP/+CoBB");
 }
 
 #[test]
@@ -467,7 +477,7 @@ fn malformed_specs_fail_before_any_network_call() {
         ),
         (
             r#"{"id": "x""#,
-            "bad source #1 (JSON): not a valid JSON object",
+            r#"bad source #1 (JSON) '{\"id\": \"x\"': not a valid JSON object"#,
         ),
     ] {
         secretexec()

@@ -86,9 +86,10 @@ fn ecs_value_from_tail() {
         pick(":password::", &["password", "username"]),
         ["PLANTED-p2", "<unset>"]
     );
+    // An empty json-key: the whole value of that version, as ECS gives it.
     assert_eq!(
-        pick("::AWSPREVIOUS:", &["password", "username"]),
-        ["PLANTED-p1", "u1"]
+        pick("::AWSPREVIOUS:", &["ecs_db", "password"]),
+        [r#"{"username": "u1", "password": "PLANTED-p1"}"#, "<unset>"]
     );
     assert_eq!(
         pick(":username:AWSPREVIOUS:", &["username", "password"]),
@@ -98,7 +99,10 @@ fn ecs_value_from_tail() {
         pick(&format!(":password::{v2}"), &["password"]),
         ["PLANTED-p2"]
     );
-    assert_eq!(pick(":::", &["password", "username"]), ["PLANTED-p2", "u2"]);
+    assert_eq!(
+        pick(":::", &["ecs_db", "password"]),
+        [r#"{"username": "u2", "password": "PLANTED-p2"}"#, "<unset>"]
+    );
     secretexec()
         .args(["-s", &format!("{arn}:nokey::"), "--", "true"])
         .run()
@@ -539,4 +543,54 @@ fn export_applies_the_same_rules() {
         .run()
         .fails_with("--allow-var LD_PRELOAD")
         .no_leak(&["PLANTED"]);
+}
+
+/// ECS `valueFrom` forms users copy from task definitions, and Metaflow's
+/// spellings: an empty json-key gives the whole value; env_var_name renames
+/// a selected key; `aws-secrets-manager.ARN` works; a region option that
+/// contradicts the ARN is refused.
+#[test]
+fn forms_users_copy_from_ecs_and_metaflow() {
+    let arn = create(
+        "forms/ecs-copy",
+        Value::Text(r#"{"password": "p", "user": "u"}"#),
+    );
+    // ARN::: (and ARN::STAGE:) is the whole value, one variable named
+    // after the secret or env_var_name.
+    let env = secretexec()
+        .args(["-s", &format!("{arn}:::"), "--", "env", "-0"])
+        .run()
+        .env();
+    assert_eq!(env["forms_ecs_copy"], r#"{"password": "p", "user": "u"}"#);
+    let env = secretexec()
+        .args(["-s", &format!("{arn}::AWSCURRENT:"), "--", "env", "-0"])
+        .run()
+        .env();
+    assert_eq!(env["forms_ecs_copy"], r#"{"password": "p", "user": "u"}"#);
+    // env_var_name next to a json-key renames that variable.
+    let spec = format!(r#"{{"id": "{arn}:password::", "options": {{"env_var_name": "DB_PASS"}}}}"#);
+    let env = secretexec()
+        .args(["-s", &spec, "--", "env", "-0"])
+        .run()
+        .env();
+    assert_eq!(env["DB_PASS"], "p");
+    assert!(!env.contains_key("password"));
+    // Metaflow's string form with an ARN.
+    let env = secretexec()
+        .args([
+            "-s",
+            &format!("aws-secrets-manager.{arn}"),
+            "--",
+            "env",
+            "-0",
+        ])
+        .run()
+        .env();
+    assert_eq!(env["password"], "p");
+    // A region option contradicting the ARN has no effect: refused.
+    let spec = format!(r#"{{"id": "{arn}", "options": {{"region": "eu-west-1"}}}}"#);
+    secretexec()
+        .args(["-s", &spec, "--", "true"])
+        .run()
+        .fails_with("option 'region' is 'eu-west-1' but the ARN's region is 'us-east-1'");
 }
