@@ -4,7 +4,7 @@
 # variable names it received, then stop the emulator by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/test-deps.sh
+scripts/test-deps.sh demo
 cargo build --quiet
 bin=target/debug/secretexec
 

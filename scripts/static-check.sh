@@ -11,7 +11,8 @@ target=x86_64-unknown-linux-musl
 profile=${PROFILE:-release}
 
 rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
-command -v musl-gcc >/dev/null || { apt-get update -qq && apt-get install -y -qq musl-tools; }
+. scripts/install.sh
+command -v musl-gcc >/dev/null || apt_install musl-tools
 cargo build --profile "$profile" --target "$target"
 bin=target/$target/$profile/secretexec
 
@@ -24,7 +25,7 @@ case $kind in
 esac
 if ldd "$bin" >/dev/null 2>&1; then echo "FAIL: ldd found dynamic dependencies" >&2; exit 1; fi
 
-scripts/test-deps.sh
+scripts/test-deps.sh demo
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &

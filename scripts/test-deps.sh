@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# What the tests and the demo need beyond Rust: moto's server (a local
-# Secrets Manager/STS), python-dotenv (an independent dotenv reader for the
-# --export round trip), maturin and wheel (the Python wheel), from PyPI;
-# rpmbuild (the rpm), from Debian's packages. Installed when missing.
+# What the demo and the tests need beyond Rust, installed when missing:
+#   demo: moto's server (a local Secrets Manager/STS), from PyPI.
+#   test (the default): also python-dotenv and node's dotenv (independent
+#     dotenv readers for the --export round trip), maturin and wheel (the
+#     Python wheel) from PyPI and npm, and rpmbuild and openssl from
+#     Debian's packages.
+# `make demo` asks for the demo set only, so a first try installs little.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/install.sh
+wanted=${1:-test}
+
 missing=()
 if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import flask, moto.server' >/dev/null 2>&1; then
     missing+=('moto[server]>=5.1,<6')
 fi
-python3 -c 'import dotenv' >/dev/null 2>&1 || missing+=('python-dotenv>=1,<2')
-# packaging/build.sh: the wheel is built with maturin and retagged with wheel.
-command -v maturin >/dev/null 2>&1 || missing+=('maturin>=1.5,<2')
-python3 -m wheel tags --help >/dev/null 2>&1 || missing+=('wheel>=0.42')
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing test dependencies: ${missing[*]}" >&2
-    python3 -m pip install --quiet "${missing[@]}"
+if [ "$wanted" = test ]; then
+    python3 -c 'import dotenv' >/dev/null 2>&1 || missing+=('python-dotenv>=1,<2')
+    # packaging/build.sh: the wheel is built with maturin and retagged with wheel.
+    command -v maturin >/dev/null 2>&1 || missing+=('maturin>=1.5,<2')
+    python3 -m wheel tags --help >/dev/null 2>&1 || missing+=('wheel>=0.42')
 fi
-if ! command -v rpmbuild >/dev/null 2>&1; then
-    echo "installing rpm (rpmbuild) from Debian's packages" >&2
-    apt-get update -qq && apt-get install -y -qq rpm >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+    pip_install "${missing[@]}"
+fi
+[ "$wanted" = test ] || exit 0
+
+debs=()
+command -v rpmbuild >/dev/null 2>&1 || debs+=(rpm)
+command -v openssl >/dev/null 2>&1 || debs+=(openssl)
+command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
+if [ ${#debs[@]} -gt 0 ]; then
+    apt_install "${debs[@]}"
+fi
+# node's dotenv, pinned, beside the build (tests/forms.rs finds it there).
+if [ ! -f target/test-deps/node_modules/dotenv/package.json ]; then
+    echo "installing dotenv@16.4.7 from the npm registry into target/test-deps" >&2
+    mkdir -p target/test-deps
+    npm install --prefix target/test-deps --no-audit --no-fund --silent dotenv@16.4.7 >/dev/null
 fi

@@ -128,7 +128,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
             .iter()
             .flat_map(|s| s.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .collect();
-        return print(&export::render(format, &pairs));
+        return print(&export::render(format, &pairs).map_err(Error::Output)?);
     }
     match args.command {
         Some(command) if args.init => {

@@ -472,41 +472,150 @@ fn export_shell_round_trips_in_sh_and_bash() {
     }
 }
 
+/// Values the shared dotenv dialect carries: each must read back exactly
+/// in python-dotenv (default settings, interpolation on), node's dotenv and
+/// our own `file:` reader.
+const DOTENV_PORTABLE: &[(&str, &str)] = &[
+    ("D_PLAIN", "plain"),
+    ("D_EMPTY", ""),
+    ("D_SPACES", "  lead and trail  "),
+    ("D_SINGLE", "it's"),
+    ("D_DOUBLE", "say \"hi\""),
+    ("D_BACKSLASH", "C:\\dir\\n-not-a-newline"),
+    ("D_SHELL", "$HOME $(id) `id` ${unclosed ! * ?"),
+    ("D_LINES", "first\nsecond\n"),
+    ("D_MIXED", "tab\there # not a comment = é漢🙂"),
+    ("D_SINGLE_LINES", "it's\nmulti $HOME"),
+];
+
+/// Values no common dialect carries alike: refused, never written wrong.
+const DOTENV_REFUSED: &[&str] = &[
+    "cr\rhere",
+    "${HOME}",
+    "it's \"both\"",
+    "it's C:\\dir",
+    "two\\\\backslashes",
+    "trailing\\",
+];
+
 #[test]
-fn export_dotenv_round_trips_through_python_dotenv_and_our_reader() {
-    seed_hostile("export/dotenv");
+fn export_dotenv_round_trips_through_python_node_and_our_reader() {
+    let object: serde_json::Map<String, serde_json::Value> = DOTENV_PORTABLE
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    create(
+        "export/dotenv",
+        Value::Text(&serde_json::Value::Object(object).to_string()),
+    );
     let text = export("export/dotenv", "dotenv");
     let dir = tempdir("export-dotenv");
     let path = write(&dir, "exported.env", &text);
-    let out = Command::new("python3")
+    let want: BTreeMap<String, String> = DOTENV_PORTABLE
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+
+    let read_by = |program: &str, script: &str| -> BTreeMap<String, String> {
+        let out = Command::new(program)
+            .args(["-e", script, &path])
+            .env("NODE_PATH", node_modules())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
+        all.into_iter()
+            .filter(|(k, _)| k.starts_with("D_"))
+            .collect()
+    };
+    let python = Command::new("python3")
         .args([
             "-c",
-            // Read without Python's newline translation, which would turn
-            // a lone CR in a value into LF before python-dotenv sees it,
-            // and without interpolation: python-dotenv expands ${VAR} even
-            // inside single quotes, and has no escape for a literal one.
-            "import dotenv, io, json, sys; text = open(sys.argv[1], newline='').read(); \
-             print(json.dumps(dotenv.dotenv_values(stream=io.StringIO(text, newline=''), interpolate=False)))",
+            "import dotenv, json, sys; print(json.dumps(dotenv.dotenv_values(sys.argv[1])))",
             &path,
         ])
+        .env("HOME", "/home/planted")
         .output()
         .unwrap();
     assert!(
-        out.status.success(),
+        python.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&python.stderr)
     );
-    let back: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(back["EXP_HOSTILE"], HOSTILE);
-    assert_eq!(back["EXP_EMPTY"], "");
-    assert_eq!(back["EXP_NUM"], "7");
-    // And our own file: reader gives back the same bytes.
-    let env = secretexec()
+    let python: BTreeMap<String, String> = serde_json::from_slice(&python.stdout).unwrap();
+    assert_eq!(python, want, "python-dotenv\n{text}");
+    let node = read_by(
+        "node",
+        "const fs = require('fs'); const d = require('dotenv'); \
+         console.log(JSON.stringify(d.parse(fs.readFileSync(process.argv[1]))))",
+    );
+    assert_eq!(node, want, "node dotenv\n{text}");
+    let ours = secretexec()
         .no_moto()
-        .args(["-s", &format!("file:{path}"), "--", "env", "-0"])
+        .args([
+            "--pristine",
+            "-s",
+            &format!("file:{path}"),
+            "--",
+            "/usr/bin/env",
+            "-0",
+        ])
         .run()
         .env();
-    assert_eq!(env["EXP_HOSTILE"], HOSTILE);
+    assert_eq!(
+        ours.into_iter().collect::<BTreeMap<_, _>>(),
+        want,
+        "file:\n{text}"
+    );
+}
+
+#[test]
+fn export_dotenv_refuses_what_it_cannot_write_exactly() {
+    let dir = tempdir("export-dotenv");
+    for (i, value) in DOTENV_REFUSED.iter().enumerate() {
+        // A local source: the same export path, with any value.
+        let planted = format!("PLANTED{i}-{value}");
+        let file = dir.join(format!("refused{i}.json"));
+        std::fs::write(&file, serde_json::json!({ "R": planted }).to_string()).unwrap();
+        let out = secretexec()
+            .no_moto()
+            .args([
+                "-s",
+                &format!("file:{}", file.display()),
+                "--export",
+                "dotenv",
+            ])
+            .run();
+        out.fails_with("the value of R ")
+            .stderr_has("use --export json or --export shell")
+            .no_leak(&[&format!("PLANTED{i}")]);
+        assert!(out.stdout.is_empty(), "{value:?}: nothing is printed");
+        // json and shell carry it.
+        secretexec()
+            .no_moto()
+            .args([
+                "-s",
+                &format!("file:{}", file.display()),
+                "--export",
+                "json",
+            ])
+            .run()
+            .ok();
+    }
+}
+
+/// node's dotenv, installed by scripts/test-deps.sh.
+fn node_modules() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-deps/node_modules");
+    assert!(
+        std::path::Path::new(dir).join("dotenv").exists(),
+        "node's dotenv is missing: run scripts/test-deps.sh"
+    );
+    dir.to_string()
 }
 
 #[test]
