@@ -58,10 +58,15 @@ Options:
   -V, --version           print the version and exit
 
 Environment:
-  SECRETEXEC_SOURCES      more sources: a JSON list of specs, or
-                          comma-separated specs (taken before --source ones)
+  SECRETEXEC_SOURCES      more sources: a JSON list of specs, one JSON
+                          object, or comma-separated specs (taken before
+                          --source ones); other SECRETEXEC_* names are errors
   AWS_*                   credentials, profile, region and endpoints, as in
-                          every AWS SDK (AWS_ENDPOINT_URL included)
+                          every AWS SDK (AWS_ENDPOINT_URL included), and
+                          AWS_CA_BUNDLE, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE
+                          as in the aws CLI
+  HTTPS_PROXY, NO_PROXY   proxies for every AWS call (HTTP_PROXY, ALL_PROXY
+                          and lower case too), as in the aws CLI
 
 Exit status:
   the command's own status (secretexec becomes the command), or

@@ -346,3 +346,28 @@ fn the_profile_services_endpoint_is_honoured() {
         .run()
         .fails_with(&format!("(us-east-1, {dead})"));
 }
+
+// ------------------------------------------------------------- credentials
+
+/// A profile made by `aws login` (`login_session`) is read: without a
+/// cached login, the message points at the login cache, not at a missing
+/// build feature.
+#[test]
+fn an_aws_login_profile_is_understood() {
+    let dir = tempdir("network");
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "[default]\nlogin_session = arn:aws:iam::123456789012:user/dev\n",
+    )
+    .unwrap();
+    secretexec()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("HOME", &dir)
+        .args(["-s", "net/login", "--", "true"])
+        .run()
+        .fails_with(".aws/login/cache/")
+        .no_leak(&["requires following cargo feature"]);
+}
