@@ -143,6 +143,20 @@ fn service_endpoint(profile: &ProfileSet, service: &str) -> Option<String> {
     profile.other_sections().get(&key).cloned()
 }
 
+/// The environment's endpoints, checked before anything is loaded.
+pub fn check_env_endpoints() -> Result<(), Error> {
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_STS",
+    ] {
+        if let Some(value) = std::env::var_os(name) {
+            check_endpoint(&value.to_string_lossy(), name)?;
+        }
+    }
+    Ok(())
+}
+
 /// An endpoint needs its scheme; without one the SDK fails with a dump of
 /// the whole request.
 pub fn check_endpoint(value: &str, origin: &str) -> Result<(), Error> {
@@ -163,10 +177,9 @@ pub fn check_endpoint(value: &str, origin: &str) -> Result<(), Error> {
 fn read_bundle(path: &str, origin: &str) -> Result<Trust, Error> {
     let fail = |why: String| Error::Config(format!("{origin} names {}, {why}", quote(path)));
     let pem = std::fs::read(path).map_err(|e| fail(format!("which cannot be read: {e}")))?;
-    let count = crate::http::check_pem(&pem).map_err(|why| fail(format!("which {why}")))?;
+    crate::http::check_pem(&pem).map_err(|why| fail(format!("which {why}")))?;
     Ok(Trust::Bundle {
         origin: format!("{origin}={path}"),
         pem,
-        count,
     })
 }

@@ -94,22 +94,8 @@ pub fn fetch_remote(sources: &[Source], opts: &Options) -> Result<Vec<(usize, Fe
     if remote.is_empty() {
         return Ok(Vec::new());
     }
-    check_endpoints()?;
+    crate::awsconfig::check_env_endpoints()?;
     fetch_with_timeout(&remote, opts)
-}
-
-/// Endpoints from the environment, checked before anything is loaded.
-fn check_endpoints() -> Result<(), Error> {
-    for name in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-        "AWS_ENDPOINT_URL_STS",
-    ] {
-        if let Some(value) = std::env::var_os(name) {
-            crate::awsconfig::check_endpoint(&value.to_string_lossy(), name)?;
-        }
-    }
-    Ok(())
 }
 
 fn read_file(source: &Source, path: &Path) -> Result<Fetched, Error> {
@@ -182,8 +168,6 @@ async fn fetch_concurrently(
     done: &mut [bool],
 ) -> Result<Vec<(usize, Fetched)>, Error> {
     let log = opts.log;
-    // When every source already has a region, give it to the loader so the
-    // SDK's region chain (profile files, instance metadata) is never asked.
     let settings = crate::awsconfig::load().await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(settings.retry.clone())
@@ -193,6 +177,8 @@ async fn fetch_concurrently(
                 .build(),
         )
         .http_client(crate::http::client(settings.trust.clone()));
+    // When every source already has a region, give it to the loader so the
+    // SDK's region chain (profile files, instance metadata) is never asked.
     if let Some(Some(first)) = remote
         .iter()
         .all(|r| r.aws.region.is_some())

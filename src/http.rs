@@ -37,11 +37,7 @@ pub enum Trust {
     System,
     /// A checked PEM bundle that replaces the system's roots
     /// (`AWS_CA_BUNDLE` or a profile's `ca_bundle`); `origin` says which.
-    Bundle {
-        origin: String,
-        pem: Vec<u8>,
-        count: usize,
-    },
+    Bundle { origin: String, pem: Vec<u8> },
 }
 
 impl Trust {

@@ -167,38 +167,7 @@ fn bad_bundles_are_one_line_before_any_connection() {
 #[test]
 fn an_untrusted_certificate_fails_at_once() {
     // A valid CA that did not sign moto's certificate.
-    let fresh = tempdir("network");
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args([
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "other.pem",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=someone else",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ])
-        .current_dir(&fresh)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok);
-    let other = fresh.join("other.pem");
+    let other = common::new_ca(&tempdir("network"), "other");
     for (var, want) in [
         (
             "AWS_CA_BUNDLE",

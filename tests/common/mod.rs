@@ -71,90 +71,61 @@ pub fn tls_moto() -> (String, std::path::PathBuf) {
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, by openssl.
 fn make_ca(dir: &std::path::Path) {
-    let ext = dir.join("server.ext");
     std::fs::write(
-        &ext,
+        dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
          keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    let steps: &[&[&str]] = &[
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=secretexec test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    ];
-    for args in steps {
-        let out = Command::new("openssl")
-            .args(*args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    new_ca(dir, "ca");
+    openssl(
+        dir,
+        "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+         -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+    );
+    openssl(
+        dir,
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+         -out server.pem -days 2 -extfile server.ext",
+    );
+}
+
+/// A new self-signed CA in `dir`: `NAME.pem` (returned) and `NAME.key`.
+pub fn new_ca(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    openssl(
+        dir,
+        &format!(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout {name}.key -out {name}.pem -days 2 -subj /CN=secretexec-test-{name} \
+             -addext basicConstraints=critical,CA:TRUE \
+             -addext keyUsage=critical,keyCertSign,cRLSign"
+        ),
+    );
+    dir.join(format!("{name}.pem"))
+}
+
+fn openssl(dir: &std::path::Path, args: &str) {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let out = Command::new("openssl")
+        .args(&args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Create a secret in the TLS moto, trusting its CA.
 pub fn create_tls(name: &str, value: &str) -> String {
     let (url, ca) = tls_moto();
     let pem = std::fs::read(&ca).unwrap();
-    let count = secretexec::http::check_pem(&pem).unwrap();
+    secretexec::http::check_pem(&pem).unwrap();
     let trust = secretexec::http::Trust::Bundle {
         origin: "test".into(),
         pem,
-        count,
     };
     let conf = block_on(
         aws_config::defaults(BehaviorVersion::latest())
