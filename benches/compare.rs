@@ -399,8 +399,12 @@ fn footprint(report: &mut String, url: &str, checks: &mut Vec<Check>) {
             .flat_map(|i| ["-s".to_string(), secret(i)])
             .collect::<Vec<_>>()
     };
+    // Only what the timed runs get: an inherited AWS_CA_BUNDLE or
+    // AWS_PROFILE would change what is measured.
     let env = |cmd: &mut Command| {
-        cmd.env_remove("SECRETEXEC_BENCH_BIN")
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")

@@ -6,7 +6,9 @@
 //! (`src/http.rs`). Precedence is the CLI's: environment, then profile.
 //!
 //! Every setting is checked here, before any network call, and a bad one
-//! is one line naming it.
+//! is one line naming it; a CA bundle is read and checked by the HTTP
+//! client on the first `https` request, so that runs without TLS never
+//! parse it.
 
 use std::time::Duration;
 
@@ -52,8 +54,24 @@ pub async fn load() -> Result<Settings, Error> {
             .or_else(|| from_profile(key))
     };
 
+    // `aws login` profiles need aws-config's credentials-login feature,
+    // which we leave out (README, "AWS behaviour"); say what works instead
+    // of the SDK's message about a build feature.
+    if let Some(profile) = &profile
+        && profile.get("login_session").is_some()
+        && env("AWS_ACCESS_KEY_ID").is_none()
+    {
+        let name = profile.selected_profile();
+        return Err(Error::Config(format!(
+            "profile {} uses `aws login` (login_session), which secretexec does not read; \
+             use a profile with credential_process = aws configure export-credentials \
+             --profile {name} --format process",
+            quote(name)
+        )));
+    }
+
     let trust = match setting("AWS_CA_BUNDLE", "ca_bundle") {
-        Some((path, origin)) => read_bundle(&path, &origin)?,
+        Some((path, origin)) => Trust::Bundle { origin, path },
         None => Trust::System,
     };
 
@@ -169,17 +187,4 @@ pub fn check_endpoint(value: &str, origin: &str) -> Result<(), Error> {
         quote(value),
         value.escape_debug()
     )))
-}
-
-/// A CA bundle replaces the system's roots, as in the aws CLI. Checked
-/// now, so that a missing, empty or malformed file is one line naming
-/// where it was set, before any connection.
-fn read_bundle(path: &str, origin: &str) -> Result<Trust, Error> {
-    let fail = |why: String| Error::Config(format!("{origin} names {}, {why}", quote(path)));
-    let pem = std::fs::read(path).map_err(|e| fail(format!("which cannot be read: {e}")))?;
-    crate::http::check_pem(&pem).map_err(|why| fail(format!("which {why}")))?;
-    Ok(Trust::Bundle {
-        origin: format!("{origin}={path}"),
-        pem,
-    })
 }

@@ -24,6 +24,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use rustls::pki_types::CertificateDer;
@@ -35,16 +36,20 @@ pub enum Trust {
     /// The system's roots, as rustls-native-certs finds them
     /// (`SSL_CERT_FILE`/`SSL_CERT_DIR` when set).
     System,
-    /// A checked PEM bundle that replaces the system's roots
-    /// (`AWS_CA_BUNDLE` or a profile's `ca_bundle`); `origin` says which.
-    Bundle { origin: String, pem: Vec<u8> },
+    /// A PEM bundle that replaces the system's roots (`AWS_CA_BUNDLE` or a
+    /// profile's `ca_bundle`, named by `origin`). Read and checked on the
+    /// first `https` request, like the system's roots: a run that never
+    /// uses TLS never parses it.
+    Bundle { origin: String, path: String },
 }
 
 impl Trust {
     /// Where the trusted roots came from, for a certificate error.
     pub fn describe(&self) -> String {
         match self {
-            Trust::Bundle { origin, .. } => format!("the roots trusted are those of {origin}"),
+            Trust::Bundle { origin, path } => {
+                format!("the roots trusted are those of {origin}={path}")
+            }
             Trust::System => match std::env::var_os("SSL_CERT_FILE") {
                 Some(file) => format!(
                     "the roots trusted are those of SSL_CERT_FILE={}; set AWS_CA_BUNDLE to a PEM \
@@ -60,14 +65,22 @@ impl Trust {
 }
 
 pub fn client(trust: Trust) -> SharedHttpClient {
+    let bundle = Arc::new(Bundle {
+        trust,
+        pem: OnceLock::new(),
+    });
+    let roots = Arc::clone(&bundle);
     SharedHttpClient::new(BySchemeClient {
         plain: Builder::new().build_with_connector_fn(|settings, components| {
             connector(settings, components).build_http()
         }),
+        bundle,
         tls: Builder::new().build_with_connector_fn(move |settings, components| {
-            let store = match &trust {
-                Trust::System => TrustStore::default(),
-                Trust::Bundle { pem, .. } => TrustStore::empty().with_pem_certificate(pem.clone()),
+            // Only called once the bundle was read and checked (LazyTls).
+            let store = match roots.pem() {
+                None => TrustStore::default(),
+                Some(Ok(pem)) => TrustStore::empty().with_pem_certificate(pem.to_vec()),
+                Some(Err(_)) => TrustStore::empty(),
             };
             // Building a context cannot fail today; if it ever did, trust
             // nothing rather than fall back to other roots.
@@ -179,10 +192,36 @@ impl ClassifyRetry for NoRetryOnCertificateError {
     }
 }
 
+/// The trust of a client and, for a bundle, its PEM once read and checked
+/// (or why it cannot be used).
+#[derive(Debug)]
+struct Bundle {
+    trust: Trust,
+    pem: OnceLock<Result<Vec<u8>, String>>,
+}
+
+impl Bundle {
+    /// `None` for the system's roots.
+    fn pem(&self) -> Option<Result<&[u8], &str>> {
+        let Trust::Bundle { origin, path } = &self.trust else {
+            return None;
+        };
+        let loaded = self.pem.get_or_init(|| {
+            let fail = |why: String| format!("{origin} names {}, {why}", crate::error::quote(path));
+            let pem =
+                std::fs::read(path).map_err(|e| fail(format!("which cannot be read: {e}")))?;
+            check_pem(&pem).map_err(|why| fail(format!("which {why}")))?;
+            Ok(pem)
+        });
+        Some(loaded.as_deref().map_err(String::as_str))
+    }
+}
+
 #[derive(Debug)]
 struct BySchemeClient {
     plain: SharedHttpClient,
     tls: SharedHttpClient,
+    bundle: Arc<Bundle>,
 }
 
 impl HttpClient for BySchemeClient {
@@ -194,6 +233,7 @@ impl HttpClient for BySchemeClient {
         SharedHttpConnector::new(BySchemeConnector {
             plain: self.plain.http_connector(settings, components),
             tls: Arc::new(LazyTls {
+                bundle: Arc::clone(&self.bundle),
                 client: self.tls.clone(),
                 settings: settings.clone(),
                 components: components.clone(),
@@ -211,6 +251,7 @@ struct BySchemeConnector {
 
 #[derive(Debug)]
 struct LazyTls {
+    bundle: Arc<Bundle>,
     client: SharedHttpClient,
     settings: HttpConnectorSettings,
     components: RuntimeComponents,
@@ -221,6 +262,14 @@ impl HttpConnector for BySchemeConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         if request.uri().starts_with("https:") {
             let tls = &self.tls;
+            // A CA bundle that cannot be used fails every TLS request with
+            // one line naming it, before any connection and without a
+            // retry (a user error); never the TLS provider's panic.
+            if let Some(Err(why)) = tls.bundle.pem() {
+                return HttpConnectorFuture::ready(Err(ConnectorError::user(
+                    why.to_string().into(),
+                )));
+            }
             tls.connector
                 .get_or_init(|| tls.client.http_connector(&tls.settings, &tls.components))
                 .call(request)
