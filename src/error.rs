@@ -93,16 +93,15 @@ impl fmt::Display for Error {
 /// from outside, and a newline or an escape sequence in them must not
 /// break the one-line format or drive the terminal.
 pub fn escape_controls(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Quote a user-supplied string for a message, escaping anything that could
