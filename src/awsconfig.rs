@@ -36,7 +36,8 @@ pub struct Settings {
     pub secrets_manager_endpoint: Option<String>,
 }
 
-/// Read the settings; the profile files only when a setting may be there.
+/// Read the settings: the environment, then the selected profile of the
+/// shared config files (read once here; absent files cost two failed opens).
 pub async fn load() -> Result<Settings, Error> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let profile = load_profile().await;
