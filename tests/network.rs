@@ -143,7 +143,10 @@ fn bad_bundles_are_one_line_before_any_connection() {
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    create("net/plain-with-bundle", Value::Text(r#"{"NET_PLAIN": "1"}"#));
+    create(
+        "net/plain-with-bundle",
+        Value::Text(r#"{"NET_PLAIN": "1"}"#),
+    );
     let cases = [
         (dir.join("missing.pem"), "which cannot be read"),
         (empty, "which holds no PEM certificate"),
