@@ -14,5 +14,6 @@ pub mod http;
 pub mod init;
 pub mod json;
 pub mod log;
+pub mod provider;
 pub mod secret;
 pub mod source;

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStringExt;
 use nix::libc::{c_char, c_int};
 use secretexec::cli::{self, Parsed};
 use secretexec::error::{self, Error};
-use secretexec::{env, exec, export, fetch, init, log, secret, source};
+use secretexec::{env, exec, export, fetch, init, log, provider, secret, source};
 
 /// Our own C `main` rather than Rust's `fn main`: Rust's start-up code sets
 /// SIGPIPE to ignored, and an ignored signal survives `execve`, so every
@@ -80,7 +80,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
         (None, Some(_)) => "export".into(),
         (None, None) => "dry-run".into(),
     };
-    let to_vars = |s: &source::Source, f: fetch::Fetched| {
+    let to_vars = |s: &source::Source, f: provider::Fetched| {
         secret::to_vars(s, &f.name, &f.raw)
             .map(|vars| env::SourceVars {
                 label: s.label.clone(),
@@ -94,7 +94,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
     // Local sources first: their mistakes show before any network call.
     let mut vars: Vec<Option<env::SourceVars>> = Vec::with_capacity(sources.len());
     for s in &sources {
-        vars.push(match fetch::read_local(s) {
+        vars.push(match provider::local::read(s) {
             Some(fetched) => Some(to_vars(s, fetched?)?),
             None => None,
         });
