@@ -68,12 +68,8 @@ fn not_found_names_region_and_endpoint() {
 /// retries, the message gives the last failure, not only "raise it".
 #[test]
 fn connection_failures_name_the_endpoint() {
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nothing listens on, held so that no other test takes it.
+    let (_held, port) = common::refusing_port();
     let url = format!("http://127.0.0.1:{port}");
     let out = secretexec()
         .no_moto()

@@ -220,6 +220,28 @@ fn spawn_moto(extra: &[String], pid: &AtomicI32, ready: impl Fn(u16) -> bool) ->
     panic!("moto_server did not start");
 }
 
+/// A 127.0.0.1 port where connections are refused, held for as long as
+/// the returned descriptor lives: bound but never listening, so no other
+/// test can take it meanwhile (a port freed after probing could be).
+pub fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, (&raw const addr).cast(), len), 0);
+        let mut len = len;
+        assert_eq!(libc::getsockname(fd, (&raw mut addr).cast(), &mut len), 0);
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fd),
+            u16::from_be(addr.sin_port),
+        )
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
