@@ -133,12 +133,12 @@ fn key_vars(
             .into_iter()
             .find(|(k, _)| k == only)
             .ok_or_else(|| format!("JSON key {} is not in the secret", quote(only)))?;
-        return Ok(vec![(var_for_key(only)?, value)]);
+        return Ok(vec![(var_for("key", only)?, value)]);
     }
     let mut by_var: HashMap<String, String> = HashMap::with_capacity(entries.len());
     let mut out = Vec::with_capacity(entries.len());
     for (key, value) in entries {
-        let var = var_for_key(&key)?;
+        let var = var_for("key", &key)?;
         if let Some(other) = by_var.insert(var.clone(), key.clone()) {
             return Err(format!(
                 "keys {} and {} both become {var}",
@@ -151,10 +151,12 @@ fn key_vars(
     Ok(out)
 }
 
-fn var_for_key(key: &str) -> Result<String, String> {
+/// `key` sanitised into a variable name, or why it cannot be one; `what`
+/// names it in the message (`key`, `env_var_name`).
+pub fn var_for(what: &str, key: &str) -> Result<String, String> {
     sanitize(key).ok_or_else(|| {
         format!(
-            "key {} does not make a variable name ([A-Za-z_][A-Za-z0-9_]* after - . / become _)",
+            "{what} {} does not make a variable name ([A-Za-z_][A-Za-z0-9_]* after - . / become _)",
             quote(key)
         )
     })

@@ -381,14 +381,8 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
             // Sanitised like keys (`my-token.v1` -> `my_token_v1`), as
             // Metaflow does.
             "env_var_name" => {
-                let name = string()?;
-                env_var_name = Some(crate::secret::sanitize(&name).ok_or_else(|| {
-                    bad(format!(
-                        "env_var_name {} does not make a variable name \
-                         ([A-Za-z_][A-Za-z0-9_]* after - . / become _)",
-                        quote(&name)
-                    ))
-                })?)
+                env_var_name =
+                    Some(crate::secret::var_for("env_var_name", &string()?).map_err(&bad)?)
             }
             // The ARN's own region beats the option (SPEC §2).
             "region" => {
