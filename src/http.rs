@@ -28,7 +28,6 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 /// Where TLS trust comes from.
 #[derive(Debug, Clone)]
@@ -50,16 +49,19 @@ impl Trust {
             Trust::Bundle { origin, path } => {
                 format!("the roots trusted are those of {origin}={path}")
             }
-            Trust::System => match std::env::var_os("SSL_CERT_FILE") {
-                Some(file) => format!(
-                    "the roots trusted are those of SSL_CERT_FILE={}; set AWS_CA_BUNDLE to a PEM \
-                     bundle holding your CA",
-                    file.to_string_lossy()
-                ),
-                None => "the roots trusted are the system's; set AWS_CA_BUNDLE to a PEM bundle \
-                         holding your CA"
-                    .into(),
-            },
+            Trust::System => {
+                let whose = match (std::env::var_os("SSL_CERT_FILE"), SYSTEM.get()) {
+                    (Some(file), _) => format!("those of SSL_CERT_FILE={}", file.to_string_lossy()),
+                    (None, Some(System::File(path, _))) => {
+                        format!("the system's ({})", path.display())
+                    }
+                    (None, _) => "the system's".into(),
+                };
+                format!(
+                    "the roots trusted are {whose}; set AWS_CA_BUNDLE to a PEM bundle holding \
+                     your CA"
+                )
+            }
         }
     }
 }
@@ -78,7 +80,10 @@ pub fn client(trust: Trust) -> SharedHttpClient {
         tls: Builder::new().build_with_connector_fn(move |settings, components| {
             // Only called once the bundle was read and checked (LazyTls).
             let store = match roots.pem() {
-                None => TrustStore::default(),
+                None => match system() {
+                    System::File(_, pem) => TrustStore::empty().with_pem_certificate(pem.clone()),
+                    System::Native => TrustStore::default(),
+                },
                 Some(Ok(pem)) => TrustStore::empty().with_pem_certificate(pem.to_vec()),
                 Some(Err(_)) => TrustStore::empty(),
             };
@@ -131,23 +136,109 @@ fn connector(
     builder
 }
 
-/// Check a PEM bundle the way the TLS provider will read it (it panics on
-/// what it cannot parse): at least one certificate, every one a valid
-/// trust anchor. Returns how many there are, or what is wrong.
-pub fn check_pem(pem: &[u8]) -> Result<usize, String> {
-    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|_| "is not a valid PEM file".to_string())?;
-    if certs.is_empty() {
+/// The certificates of a PEM bundle that rustls can use as trust anchors,
+/// as a canonical PEM bundle, and how many there are.
+///
+/// Decoding PEM is most of the work of trusting a system's roots: the TLS
+/// provider's decoder is constant-time (it is also used for private keys),
+/// about 22 instructions a byte, and the system bundle is 220 kB. This
+/// decodes once with a fast decoder (base64-simd, the SDK's own), checks every certificate as
+/// the provider will (so its `expect` can never abort us), and writes the
+/// usable ones back in the one form every PEM reader accepts; the provider
+/// then decodes that once. `strict` (a bundle the user named) refuses the
+/// file for any block that is not a usable certificate; otherwise (the
+/// system's bundle) such blocks are skipped, as rustls-native-certs does.
+pub fn usable_pem(pem: &[u8], strict: bool) -> Result<(Vec<u8>, usize), String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    // The searches and line splits are memchr-based, base64-simd decodes
+    // and encodes: this runs over the whole system bundle on every
+    // start that uses TLS.
+    let Ok(mut rest) = std::str::from_utf8(pem) else {
+        return Err("is not a valid PEM file".into());
+    };
+    let mut out = Vec::with_capacity(pem.len());
+    let mut roots = rustls::RootCertStore::empty();
+    let mut seen = 0;
+    let mut b64 = Vec::with_capacity(4096);
+    while let Some(start) = rest.find(BEGIN) {
+        rest = &rest[start + BEGIN.len()..];
+        let Some(end) = rest.find(END) else {
+            if strict {
+                return Err("is not a valid PEM file".into());
+            }
+            break;
+        };
+        seen += 1;
+        b64.clear();
+        for line in rest[..end].lines() {
+            b64.extend_from_slice(line.trim_ascii().as_bytes());
+        }
+        let der = base64_simd::STANDARD.decode_to_vec(&b64).ok();
+        rest = &rest[end + END.len()..];
+        let der = der.filter(|der| roots.add(CertificateDer::from(der.as_slice())).is_ok());
+        match der {
+            Some(der) => {
+                out.extend_from_slice(BEGIN.as_bytes());
+                for line in base64_simd::STANDARD
+                    .encode_to_string(&der)
+                    .as_bytes()
+                    .chunks(64)
+                {
+                    out.push(b'\n');
+                    out.extend_from_slice(line);
+                }
+                out.push(b'\n');
+                out.extend_from_slice(END.as_bytes());
+                out.push(b'\n');
+            }
+            None if strict => {
+                return Err(format!(
+                    "holds a certificate (#{seen}) that cannot be parsed"
+                ));
+            }
+            None => {}
+        }
+    }
+    if roots.is_empty() {
         return Err("holds no PEM certificate".into());
     }
-    let mut roots = rustls::RootCertStore::empty();
-    for (i, cert) in certs.into_iter().enumerate() {
-        roots
-            .add(cert)
-            .map_err(|_| format!("holds a certificate (#{}) that cannot be parsed", i + 1))?;
-    }
-    Ok(roots.len())
+    Ok((out, roots.len()))
+}
+
+/// Where the system's roots come from, decided on the first `https`
+/// request of the process.
+#[derive(Debug)]
+enum System {
+    /// A bundle file and its usable certificates (canonical PEM):
+    /// `SSL_CERT_FILE` when set, else the bundle OpenSSL's probe finds
+    /// (/etc/ssl/certs/ca-certificates.crt on Debian and Ubuntu,
+    /// /etc/pki/tls/certs/ca-bundle.crt on Red Hat, ...).
+    File(std::path::PathBuf, Vec<u8>),
+    /// rustls-native-certs: `SSL_CERT_DIR` is set, there is no bundle file
+    /// or it holds no usable certificate (the directories may).
+    Native,
+}
+
+static SYSTEM: OnceLock<System> = OnceLock::new();
+
+fn system() -> &'static System {
+    SYSTEM.get_or_init(|| {
+        let set = |var| std::env::var_os(var).filter(|v| !v.is_empty());
+        if set("SSL_CERT_DIR").is_some() {
+            return System::Native;
+        }
+        let file = match set("SSL_CERT_FILE") {
+            Some(file) => Some(file.into()),
+            None => openssl_probe::probe().cert_file,
+        };
+        file.and_then(|path| {
+            let pem = std::fs::read(&path).ok()?;
+            let (pem, _) = usable_pem(&pem, false).ok()?;
+            Some(System::File(path, pem))
+        })
+        .unwrap_or(System::Native)
+    })
 }
 
 /// Whether a connection failed because the server's certificate was not
@@ -210,7 +301,7 @@ impl Bundle {
             let fail = |why: String| format!("{origin} names {}, {why}", crate::error::quote(path));
             let pem =
                 std::fs::read(path).map_err(|e| fail(format!("which cannot be read: {e}")))?;
-            check_pem(&pem).map_err(|why| fail(format!("which {why}")))?;
+            let (pem, _) = usable_pem(&pem, true).map_err(|why| fail(format!("which {why}")))?;
             Ok(pem)
         });
         Some(loaded.as_deref().map_err(String::as_str))
@@ -281,18 +372,26 @@ impl HttpConnector for BySchemeConnector {
 
 #[cfg(test)]
 mod tests {
-    use super::check_pem;
+    use super::usable_pem;
 
     #[test]
     fn bad_bundles_are_refused_not_panicked_on() {
-        assert_eq!(check_pem(b""), Err("holds no PEM certificate".into()));
+        let check = |pem: &[u8]| usable_pem(pem, true).map(|(_, n)| n);
+        assert_eq!(check(b""), Err("holds no PEM certificate".into()));
         assert_eq!(
-            check_pem(b"just some text\n"),
+            check(b"just some text\n"),
             Err("holds no PEM certificate".into())
         );
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(check_pem(garbage).unwrap_err().contains("#1"));
+        assert!(check(garbage).unwrap_err().contains("#1"));
         let broken = b"-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n";
-        assert!(check_pem(broken).is_err());
+        assert!(check(broken).is_err());
+        let open = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
+        assert!(check(open).is_err());
+        // The system's bundle: unusable blocks are skipped, not fatal.
+        assert_eq!(
+            usable_pem(garbage, false).map(|(_, n)| n),
+            Err("holds no PEM certificate".into())
+        );
     }
 }

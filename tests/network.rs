@@ -119,6 +119,44 @@ fn aws_ca_bundle_replaces_the_roots() {
     assert_eq!(env["NET_CA"], "trusted");
 }
 
+/// No setting at all: the bundle file OpenSSL's probe finds
+/// (/etc/ssl/certs/ca-certificates.crt here), a block in it that is not a
+/// certificate skipped as rustls-native-certs skips it; an untrusted
+/// server names that file; with no bundle file, the directory.
+#[test]
+fn the_systems_roots_are_trusted_without_any_setting() {
+    create_tls("net/system", r#"{"NET_SYSTEM": "trusted"}"#);
+    let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    let pem = std::fs::read_to_string(ca()).unwrap();
+    let host = tempdir("system-certs");
+    std::fs::write(host.join("ca-certificates.crt"), format!("{junk}{pem}")).unwrap();
+    let env = over_tls("net/system").system_certs(&host).run().env();
+    assert_eq!(env["NET_SYSTEM"], "trusted");
+
+    let other = tempdir("system-certs-other");
+    let other_ca = common::new_ca(&other, "other");
+    std::fs::rename(other_ca, other.join("ca-certificates.crt")).unwrap();
+    over_tls("net/system")
+        .system_certs(&other)
+        .run()
+        .fails_with("the server's TLS certificate is not trusted")
+        .stderr_has(
+            "the roots trusted are the system's (/etc/ssl/certs/ca-certificates.crt); set \
+             AWS_CA_BUNDLE",
+        );
+
+    let dir_only = tempdir("system-certs-dir");
+    std::fs::write(dir_only.join("test-ca.pem"), &pem).unwrap();
+    let env = over_tls("net/system").system_certs(&dir_only).run().env();
+    assert_eq!(env["NET_SYSTEM"], "trusted");
+    // SSL_CERT_DIR names the directories to read, as before.
+    let env = over_tls("net/system")
+        .env("SSL_CERT_DIR", &dir_only)
+        .run()
+        .env();
+    assert_eq!(env["NET_SYSTEM"], "trusted");
+}
+
 #[test]
 fn a_profile_ca_bundle_is_honoured() {
     create_tls("net/ca-profile", r#"{"NET_CA_PROFILE": "trusted"}"#);

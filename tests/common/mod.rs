@@ -446,6 +446,41 @@ impl Cmd {
         self
     }
 
+    /// Run in a private mount namespace where `dir` is /etc/ssl/certs: the
+    /// host's trust store as a test wants it, with no `SSL_*` variable
+    /// (the default trust path of a Debian/Ubuntu host). Needs root, as CI
+    /// has; anywhere else the spawn fails and says why.
+    pub fn system_certs(mut self, dir: &std::path::Path) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let none = std::ptr::null();
+                let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                    && libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        none,
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) == 0
+                    && libc::mount(
+                        dir.as_ptr(),
+                        c"/etc/ssl/certs".as_ptr(),
+                        none,
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    ) == 0;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        self
+    }
+
     pub fn env_remove(mut self, k: &str) -> Self {
         self.cmd.env_remove(k);
         self
