@@ -27,7 +27,18 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Calls in flight at once on one client's TLS connections. A new TLS
+/// connection costs a handshake (about 2.9 M instructions: key exchange,
+/// three RSA signature checks), a call on a kept-alive one about 0.9 M; AWS
+/// keeps connections alive, so with 20 sources 4 connections carry 5 calls
+/// each instead of 20 handshakes (BENCHMARKS.md). Plain HTTP connections
+/// cost no handshake and are not bounded.
+pub const TLS_LANES: usize = 4;
 
 /// Where TLS trust comes from.
 #[derive(Debug, Clone)]
@@ -77,6 +88,7 @@ pub fn client(trust: Trust) -> SharedHttpClient {
             connector(settings, components).build_http()
         }),
         bundle,
+        lanes: Arc::default(),
         tls: Builder::new().build_with_connector_fn(move |settings, components| {
             // Only called once the bundle was read and checked (LazyTls).
             let store = match roots.pem() {
@@ -313,6 +325,7 @@ struct BySchemeClient {
     plain: SharedHttpClient,
     tls: SharedHttpClient,
     bundle: Arc<Bundle>,
+    lanes: Arc<Lanes>,
 }
 
 impl HttpClient for BySchemeClient {
@@ -329,6 +342,7 @@ impl HttpClient for BySchemeClient {
                 settings: settings.clone(),
                 components: components.clone(),
                 connector: OnceLock::new(),
+                lanes: Arc::clone(&self.lanes),
             }),
         })
     }
@@ -347,6 +361,25 @@ struct LazyTls {
     settings: HttpConnectorSettings,
     components: RuntimeComponents,
     connector: OnceLock<SharedHttpConnector>,
+    lanes: Arc<Lanes>,
+}
+
+/// One [`TLS_LANES`] semaphore per endpoint (scheme, host and port) for
+/// the whole run: the SDK asks for a connector per operation, and every
+/// client of one endpoint shares its connection pool.
+#[derive(Debug, Default)]
+struct Lanes(std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>);
+
+impl Lanes {
+    fn of(&self, uri: &str) -> Arc<Semaphore> {
+        let endpoint = uri.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        let mut lanes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            lanes
+                .entry(endpoint)
+                .or_insert_with(|| Arc::new(Semaphore::new(TLS_LANES))),
+        )
+    }
 }
 
 impl HttpConnector for BySchemeConnector {
@@ -361,12 +394,52 @@ impl HttpConnector for BySchemeConnector {
                     why.to_string().into(),
                 )));
             }
-            tls.connector
+            let connector = tls
+                .connector
                 .get_or_init(|| tls.client.http_connector(&tls.settings, &tls.components))
-                .call(request)
+                .clone();
+            let lanes = tls.lanes.of(request.uri());
+            // The lane is held until the answer's body is dropped, when its
+            // connection is back in the pool for the next call to reuse.
+            HttpConnectorFuture::new(async move {
+                let lane = lanes
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| ConnectorError::other(Box::new(e), None))?;
+                let mut response = connector.call(request).await?;
+                let body = response.take_body();
+                *response.body_mut() = SdkBody::from_body_1_x(Held { body, _lane: lane });
+                Ok(response)
+            })
         } else {
             self.plain.call(request)
         }
+    }
+}
+
+/// An answer's body holding its TLS lane (see [`TLS_LANES`]).
+struct Held {
+    body: SdkBody,
+    _lane: OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Held {
+    type Data = Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.body)
     }
 }
 

@@ -157,6 +157,41 @@ fn the_systems_roots_are_trusted_without_any_setting() {
     assert_eq!(env["NET_SYSTEM"], "trusted");
 }
 
+/// AWS keeps connections alive: many sources share a few TLS connections
+/// (at most `TLS_LANES`) instead of one handshake each.
+#[test]
+fn tls_connections_are_reused() {
+    let n = 12;
+    let mut args = Vec::new();
+    for i in 0..n {
+        let name = format!("net/reuse-{i}");
+        create(
+            &name,
+            Value::Text(&format!(r#"{{"NET_REUSE_{i}": "v{i}"}}"#)),
+        );
+        args.extend(["-s".to_string(), name]);
+    }
+    let dir = std::path::Path::new(&ca()).parent().unwrap().to_path_buf();
+    let front = common::keepalive::KeepAlive::start(moto_addr(), &dir);
+    let env = secretexec()
+        .no_moto()
+        .env("AWS_ENDPOINT_URL", front.endpoint())
+        .env("AWS_CA_BUNDLE", ca())
+        .args(args)
+        .args(["--", "env", "-0"])
+        .run()
+        .env();
+    for i in 0..n {
+        assert_eq!(env[&format!("NET_REUSE_{i}")], format!("v{i}"));
+    }
+    assert_eq!(front.requests(), n);
+    let connections = front.connections();
+    assert!(
+        (1..=secretexec::http::TLS_LANES).contains(&connections),
+        "{n} calls on {connections} connections"
+    );
+}
+
 #[test]
 fn a_profile_ca_bundle_is_honoured() {
     create_tls("net/ca-profile", r#"{"NET_CA_PROFILE": "trusted"}"#);

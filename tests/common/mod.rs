@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod forward;
+pub mod keepalive;
 pub mod proxy;
 
 use std::collections::BTreeMap;

@@ -221,7 +221,7 @@ fn respond(conn: &mut TcpStream, status: u16, content_type: &str, body: &str) {
 }
 
 /// The request head and its Content-Length body.
-fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
+pub fn read_request(conn: &mut impl Read) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -250,7 +250,7 @@ fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-fn forward(upstream: &str, request: &[u8]) -> Vec<u8> {
+pub fn forward(upstream: &str, request: &[u8]) -> Vec<u8> {
     let mut up = TcpStream::connect(upstream).unwrap();
     let _ = up.set_nodelay(true);
     up.write_all(request).unwrap();
