@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod delay;
 pub mod forward;
 pub mod keepalive;
 pub mod proxy;
@@ -412,6 +413,38 @@ pub fn secretexec() -> Cmd {
     Cmd { cmd, moto: true }
 }
 
+/// Make `cmd` run in a private mount namespace where `dir` is
+/// /etc/ssl/certs (see [`Cmd::system_certs`]).
+pub fn with_system_certs(cmd: &mut Command, dir: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    unsafe {
+        cmd.pre_exec(move || {
+            let none = std::ptr::null();
+            let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    none,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(
+                    dir.as_ptr(),
+                    c"/etc/ssl/certs".as_ptr(),
+                    none,
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) == 0;
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
 pub struct Cmd {
     cmd: Command,
     moto: bool,
@@ -452,33 +485,7 @@ impl Cmd {
     /// (the default trust path of a Debian/Ubuntu host). Needs root, as CI
     /// has; anywhere else the spawn fails and says why.
     pub fn system_certs(mut self, dir: &std::path::Path) -> Self {
-        use std::os::unix::ffi::OsStrExt;
-        let dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
-        unsafe {
-            self.cmd.pre_exec(move || {
-                let none = std::ptr::null();
-                let ok = libc::unshare(libc::CLONE_NEWNS) == 0
-                    && libc::mount(
-                        c"none".as_ptr(),
-                        c"/".as_ptr(),
-                        none,
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ) == 0
-                    && libc::mount(
-                        dir.as_ptr(),
-                        c"/etc/ssl/certs".as_ptr(),
-                        none,
-                        libc::MS_BIND,
-                        std::ptr::null(),
-                    ) == 0;
-                if ok {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
+        with_system_certs(&mut self.cmd, dir);
         self
     }
 
