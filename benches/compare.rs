@@ -89,7 +89,7 @@ fn main() {
     for (scenario, url) in &scenarios {
         let mut benches = commands(url, &floor);
         measure(&mut benches, url, runs, None);
-        table(&mut report, scenario, &benches);
+        table(&mut report, &format!("## {scenario}"), &benches, 1, "floor");
         checks.extend(targets(scenario, &benches));
     }
     footprint(&mut report, &moto, &mut checks);
@@ -117,18 +117,20 @@ fn main() {
     println!("wrote BENCHMARKS.md");
 }
 
+/// secretexec with `sources` bench secrets, then `true`.
+fn se_argv(sources: usize, batch: bool) -> Vec<String> {
+    let mut argv = vec![bin()];
+    if batch {
+        argv.push("--batch".into());
+    }
+    for i in 0..sources {
+        argv.extend(["-s".to_string(), secret(i)]);
+    }
+    argv.extend(["--".into(), "true".into()]);
+    argv
+}
+
 fn commands(url: &str, floor: &Path) -> Vec<Bench> {
-    let se = |sources: usize, batch: bool| {
-        let mut argv = vec![bin()];
-        if batch {
-            argv.push("--batch".into());
-        }
-        for i in 0..sources {
-            argv.extend(["-s".to_string(), secret(i)]);
-        }
-        argv.extend(["--".into(), "true".into()]);
-        argv
-    };
     let ids = |n: usize| (0..n).map(secret).collect::<Vec<_>>().join(" ");
     let aws = |n: usize| {
         vec![
@@ -175,13 +177,13 @@ fn commands(url: &str, floor: &Path) -> Vec<Bench> {
             ],
             false,
         ),
-        b("secretexec, 0 sources", se(0, false), false),
-        b("secretexec, 1 source", se(1, false), false),
-        b("secretexec, 5 sources", se(5, false), false),
-        b("secretexec, 20 sources", se(20, false), false),
-        b("secretexec --batch, 1 source", se(1, true), false),
-        b("secretexec --batch, 5 sources", se(5, true), false),
-        b("secretexec --batch, 20 sources", se(20, true), false),
+        b("secretexec, 0 sources", se_argv(0, false), false),
+        b("secretexec, 1 source", se_argv(1, false), false),
+        b("secretexec, 5 sources", se_argv(5, false), false),
+        b("secretexec, 20 sources", se_argv(20, false), false),
+        b("secretexec --batch, 1 source", se_argv(1, true), false),
+        b("secretexec --batch, 5 sources", se_argv(5, true), false),
+        b("secretexec --batch, 20 sources", se_argv(20, true), false),
         b("aws CLI, 1 source", aws(1), true),
         b("aws CLI, 20 sources", aws(20), true),
         b("boto3 + os.execvpe, 1 source", boto3(1), true),
@@ -195,19 +197,10 @@ fn run_once(argv: &[String], url: &str, certs: Option<&Path>) -> Duration {
         with_system_certs(&mut cmd, certs);
     }
     let started = Instant::now();
-    let status = cmd
-        .args(&argv[1..])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+    let status = bench_env(cmd.args(&argv[1..]), url)
         .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent/config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_ENDPOINT_URL", url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .status()
@@ -215,6 +208,20 @@ fn run_once(argv: &[String], url: &str, certs: Option<&Path>) -> Duration {
     let took = started.elapsed();
     assert!(status.success(), "{argv:?} failed: {status:?}");
     took
+}
+
+/// Only what every measured run gets: fake credentials, a region, no
+/// instance metadata, the endpoint (an inherited AWS_CA_BUNDLE, SSL_* or
+/// AWS_PROFILE would change what is measured).
+fn bench_env<'a>(cmd: &'a mut Command, url: &str) -> &'a mut Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", url)
 }
 
 /// Alternate: each round runs every command once, so drift in the machine
@@ -292,11 +299,14 @@ fn header(report: &mut String, runs: usize) {
     );
 }
 
-fn table(report: &mut String, scenario: &str, benches: &[Bench]) {
-    let floor = median(&benches[1]);
+/// A table of `benches` under `heading`, each median also as a ratio to
+/// that of `benches[base]`, named `base_name` in the header.
+fn table(report: &mut String, heading: &str, benches: &[Bench], base: usize, base_name: &str) {
+    let base = median(&benches[base]);
     let _ = writeln!(
         report,
-        "## {scenario}\n\n| command | median ms | min ms | max ms | runs | × floor |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        "{heading}\n\n| command | median ms | min ms | max ms | runs | × {base_name} |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |"
     );
     for b in benches {
         let _ = writeln!(
@@ -307,7 +317,7 @@ fn table(report: &mut String, scenario: &str, benches: &[Bench]) {
             ms(b.times[0]),
             ms(b.times[b.times.len() - 1]),
             b.times.len(),
-            ratio(median(b), floor)
+            ratio(median(b), base)
         );
     }
     let _ = writeln!(report);
@@ -416,14 +426,7 @@ fn footprint(report: &mut String, url: &str, checks: &mut Vec<Check>) {
     // Only what the timed runs get: an inherited AWS_CA_BUNDLE or
     // AWS_PROFILE would change what is measured.
     let env = |cmd: &mut Command| {
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ENDPOINT_URL", url);
+        bench_env(cmd, url);
     };
     let mut time = Command::new("/usr/bin/time");
     time.args(["-f", "%M", &bin()])
@@ -547,25 +550,8 @@ fn tls(report: &mut String, checks: &mut Vec<Check>, runs: usize) {
     ] {
         let mut benches = tls_commands(&url);
         measure(&mut benches, &url, runs, Some(&certs));
+        table(report, &format!("### {scenario}"), &benches, 0, "curl");
         let curl = median(&benches[0]);
-        let _ = writeln!(
-            report,
-            "### {scenario}\n\n| command | median ms | min ms | max ms | runs | × curl |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: |"
-        );
-        for b in &benches {
-            let _ = writeln!(
-                report,
-                "| {} | {} | {} | {} | {} | {:.2} |",
-                b.name,
-                ms(median(b)),
-                ms(b.times[0]),
-                ms(b.times[b.times.len() - 1]),
-                b.times.len(),
-                ratio(median(b), curl)
-            );
-        }
-        let _ = writeln!(report);
         let one = median(find(&benches, "secretexec, 1 source"));
         checks.push((
             format!("{scenario}: 1 source no slower than curl's one request"),
@@ -599,15 +585,7 @@ fn tls(report: &mut String, checks: &mut Vec<Check>, runs: usize) {
         for i in 0..n {
             cg.args(["-s", &secret(i)]);
         }
-        cg.args(["--", "/nonexistent/command"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ENDPOINT_URL", front.endpoint());
+        bench_env(cg.args(["--", "/nonexistent/command"]), &front.endpoint());
         let out = cg.output().unwrap();
         let _ = std::fs::remove_file(out_file);
         let count: u64 = String::from_utf8_lossy(&out.stderr)
@@ -636,17 +614,6 @@ fn tls(report: &mut String, checks: &mut Vec<Check>, runs: usize) {
 }
 
 fn tls_commands(url: &str) -> Vec<Bench> {
-    let se = |sources: usize, batch: bool| {
-        let mut argv = vec![bin()];
-        if batch {
-            argv.push("--batch".into());
-        }
-        for i in 0..sources {
-            argv.extend(["-s".to_string(), secret(i)]);
-        }
-        argv.extend(["--".into(), "true".into()]);
-        argv
-    };
     let b = |name: &str, argv: Vec<String>| Bench {
         name: name.to_string(),
         argv,
@@ -672,10 +639,10 @@ fn tls_commands(url: &str) -> Vec<Bench> {
     ];
     vec![
         b("curl, one GetSecretValue", curl),
-        b("secretexec, 0 sources", se(0, false)),
-        b("secretexec, 1 source", se(1, false)),
-        b("secretexec, 20 sources", se(SOURCES, false)),
-        b("secretexec --batch, 1 source", se(1, true)),
-        b("secretexec --batch, 20 sources", se(SOURCES, true)),
+        b("secretexec, 0 sources", se_argv(0, false)),
+        b("secretexec, 1 source", se_argv(1, false)),
+        b("secretexec, 20 sources", se_argv(SOURCES, false)),
+        b("secretexec --batch, 1 source", se_argv(1, true)),
+        b("secretexec --batch, 20 sources", se_argv(SOURCES, true)),
     ]
 }
