@@ -32,7 +32,7 @@ use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Calls in flight at once on one client's TLS connections. A new TLS
+/// Calls in flight at once per TLS endpoint (see [`Lanes`]). A new TLS
 /// connection costs a handshake (about 2.9 M instructions: key exchange,
 /// three RSA signature checks), a call on a kept-alive one about 0.9 M; AWS
 /// keeps connections alive, so with 20 sources 4 connections carry 5 calls
@@ -154,10 +154,10 @@ fn connector(
 /// Decoding PEM is most of the work of trusting a system's roots: the TLS
 /// provider's decoder is constant-time (it is also used for private keys),
 /// about 22 instructions a byte, and the system bundle is 220 kB. This
-/// decodes once with a fast decoder (base64-simd, the SDK's own), checks every certificate as
-/// the provider will (so its `expect` can never abort us), and writes the
-/// usable ones back in the one form every PEM reader accepts; the provider
-/// then decodes that once. `strict` (a bundle the user named) refuses the
+/// decodes once with a fast decoder (base64-simd, the SDK's own), checks
+/// every certificate as the provider will (so its `expect` can never abort
+/// us), and writes the usable ones back in the one form every PEM reader
+/// accepts; the provider then decodes that once. `strict` (a bundle the user named) refuses the
 /// file for any block that is not a usable certificate; otherwise (the
 /// system's bundle) such blocks are skipped, as rustls-native-certs does.
 pub fn usable_pem(pem: &[u8], strict: bool) -> Result<(Vec<u8>, usize), String> {
@@ -166,9 +166,9 @@ pub fn usable_pem(pem: &[u8], strict: bool) -> Result<(Vec<u8>, usize), String> 
     // The searches and line splits are memchr-based, base64-simd decodes
     // and encodes: this runs over the whole system bundle on every
     // start that uses TLS.
-    let Ok(mut rest) = std::str::from_utf8(pem) else {
-        return Err("is not a valid PEM file".into());
-    };
+    // Text outside the blocks (comments) need not be UTF-8.
+    let text = String::from_utf8_lossy(pem);
+    let mut rest = &*text;
     let mut out = Vec::with_capacity(pem.len());
     let mut roots = rustls::RootCertStore::empty();
     let mut seen = 0;
@@ -225,7 +225,7 @@ enum System {
     /// A bundle file and its usable certificates (canonical PEM):
     /// `SSL_CERT_FILE` when set, else the bundle OpenSSL's probe finds
     /// (/etc/ssl/certs/ca-certificates.crt on Debian and Ubuntu,
-    /// /etc/pki/tls/certs/ca-bundle.crt on Red Hat, ...).
+    /// /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem on Red Hat, ...).
     File(std::path::PathBuf, Vec<u8>),
     /// rustls-native-certs: `SSL_CERT_DIR` is set, there is no bundle file
     /// or it holds no usable certificate (the directories may).
