@@ -253,6 +253,15 @@ fn system() -> &'static System {
     })
 }
 
+/// A request URI's scheme, host and port: `https://host:port`.
+pub fn endpoint_of(uri: &str) -> String {
+    let after_scheme = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[after_scheme..]
+        .find('/')
+        .map_or(uri.len(), |i| after_scheme + i);
+    uri[..end].to_string()
+}
+
 /// Whether a connection failed because the server's certificate was not
 /// trusted (or invalid): retrying cannot help, and the message should say
 /// where the trusted roots came from.
@@ -372,7 +381,7 @@ struct Lanes(std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>
 
 impl Lanes {
     fn of(&self, uri: &str) -> Arc<Semaphore> {
-        let endpoint = uri.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        let endpoint = endpoint_of(uri);
         let mut lanes = self.0.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(
             lanes

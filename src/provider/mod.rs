@@ -263,7 +263,7 @@ impl Intercept for Recorder {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let endpoint = endpoint_of(context.request().uri());
+        let endpoint = crate::http::endpoint_of(context.request().uri());
         for &i in &self.members {
             lock(&self.attempts[i]).endpoint = Some(endpoint.clone());
         }
@@ -299,14 +299,6 @@ impl Intercept for Recorder {
 }
 
 /// `scheme://host[:port]` of a request URI: where the call went.
-fn endpoint_of(uri: &str) -> String {
-    let after_scheme = uri.find("://").map_or(0, |i| i + 3);
-    let end = uri[after_scheme..]
-        .find('/')
-        .map_or(uri.len(), |i| after_scheme + i);
-    uri[..end].to_string()
-}
-
 pub(crate) fn as_role(role: Option<&str>) -> String {
     role.map(|role| format!(" as {role}")).unwrap_or_default()
 }
