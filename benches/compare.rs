@@ -20,10 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::agent::{Agent, TOKEN};
 use common::delay::Relay;
 use common::keepalive::KeepAlive;
 use common::proxy::{Fault, Proxy};
-use common::{BIN, Value, create, endpoint, moto_addr, tempdir, with_system_certs};
+use common::quota::Quota;
+use common::{BIN, Value, create, endpoint, moto_addr, put_parameter, tempdir, with_system_certs};
 
 /// The binary under test: the shipped static artifact when `make bench`
 /// names it, else the one cargo built for this bench.
@@ -67,6 +69,15 @@ fn main() {
             )),
         );
     }
+    // SSM: one parameter, and 20 under a path (two pages of 10).
+    put_parameter("/bench/one", "value-one", "SecureString");
+    for i in 0..SOURCES {
+        put_parameter(
+            &format!("/bench/path/p{i:02}"),
+            &format!("value-{i}"),
+            "SecureString",
+        );
+    }
     let rtt = Duration::from_millis(20);
     let delay = Proxy::start(moto_addr(), vec![], Fault::Delay(rtt));
     let replay = Proxy::start(moto_addr(), vec![], Fault::DelayReplay(rtt));
@@ -85,6 +96,24 @@ fn main() {
         println!("{report}\n{checks:#?}");
         return;
     }
+    // BENCH_ONLY=fleet: only the fleet model, which replaces its section of
+    // BENCHMARKS.md (the rest of the file is left as it is).
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("fleet") {
+        fleet(&mut report);
+        let path = root.join("BENCHMARKS.md");
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let kept = match (old.find("\n## Fleet"), old.find("\n## Build")) {
+            (Some(a), Some(b)) if a < b => format!("{}{}", &old[..a + 1], &old[b + 1..]),
+            _ => old,
+        };
+        let updated = match kept.find("\n## Build") {
+            Some(b) => format!("{}{report}{}", &kept[..b + 1], &kept[b + 1..]),
+            None => format!("{kept}\n{report}"),
+        };
+        std::fs::write(&path, updated).unwrap();
+        println!("{report}");
+        return;
+    }
     header(&mut report, runs);
     for (scenario, url) in &scenarios {
         let mut benches = commands(url, &floor);
@@ -94,6 +123,7 @@ fn main() {
     }
     footprint(&mut report, &moto, &mut checks);
     tls(&mut report, &mut checks, runs);
+    fleet(&mut report);
     if std::env::var_os("BENCH_COLD_BUILD").is_some() {
         cold_build(&mut report);
     }
@@ -128,6 +158,13 @@ fn se_argv(sources: usize, batch: bool) -> Vec<String> {
     }
     argv.extend(["--".into(), "true".into()]);
     argv
+}
+
+/// secretexec with one SSM source, then `true`.
+fn ssm_argv(spec: &str) -> Vec<String> {
+    [bin().as_str(), "-s", spec, "--", "true"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn commands(url: &str, floor: &Path) -> Vec<Bench> {
@@ -184,6 +221,16 @@ fn commands(url: &str, floor: &Path) -> Vec<Bench> {
         b("secretexec --batch, 1 source", se_argv(1, true), false),
         b("secretexec --batch, 5 sources", se_argv(5, true), false),
         b("secretexec --batch, 20 sources", se_argv(20, true), false),
+        b(
+            "secretexec, 1 SSM parameter",
+            ssm_argv("ssm:/bench/one"),
+            false,
+        ),
+        b(
+            "secretexec, SSM path of 20 parameters",
+            ssm_argv("ssm:/bench/path/"),
+            false,
+        ),
         b("aws CLI, 1 source", aws(1), true),
         b("aws CLI, 20 sources", aws(20), true),
         b("boto3 + os.execvpe, 1 source", boto3(1), true),
@@ -374,6 +421,22 @@ fn targets(scenario: &str, benches: &[Bench]) -> Vec<Check> {
             ) <= 1.1,
         ),
     ]);
+    // SSM (issue 10): a parameter costs no more than a secret; a path of 20
+    // is two pages of 10, chained by their token.
+    let param = m("secretexec, 1 SSM parameter");
+    let path = m("secretexec, SSM path of 20 parameters");
+    checks.extend([
+        (
+            format!("{scenario}: 1 SSM parameter ≤ 1 secret"),
+            format!("{:.2}×", ratio(param, one)),
+            ratio(param, one) <= 1.0,
+        ),
+        (
+            format!("{scenario}: SSM path of 20 ≤ 1.2× 1 parameter"),
+            format!("{:.2}×", ratio(path, param)),
+            ratio(path, param) <= 1.2,
+        ),
+    ]);
     if scenario.starts_with("20 ms") {
         checks.push((
             format!("{scenario}: 20 sources ≤ 1.5× 1 source (default strategy)"),
@@ -452,13 +515,28 @@ fn footprint(report: &mut String, url: &str, checks: &mut Vec<Check>) {
          so the profile is written; stable across noisy machines, so a regression shows):\n\n\
          | sources | instructions |\n| ---: | ---: |"
     );
-    for n in [0, 1, SOURCES] {
-        let out_file = std::env::temp_dir().join(format!("secretexec-callgrind-{n}"));
+    let rows: Vec<(String, Vec<String>)> = [0, 1, SOURCES]
+        .into_iter()
+        .map(|n| (n.to_string(), sources(n)))
+        .chain([
+            (
+                "1 SSM parameter".into(),
+                vec!["-s".into(), "ssm:/bench/one".into()],
+            ),
+            (
+                format!("SSM path of {SOURCES} parameters"),
+                vec!["-s".into(), "ssm:/bench/path/".into()],
+            ),
+        ])
+        .collect();
+    let mut counts = Vec::new();
+    for (i, (label, args)) in rows.iter().enumerate() {
+        let out_file = std::env::temp_dir().join(format!("secretexec-callgrind-{i}"));
         let mut cg = Command::new("valgrind");
         cg.args(["--tool=callgrind"])
             .arg(format!("--callgrind-out-file={}", out_file.display()))
             .arg(bin())
-            .args(sources(n))
+            .args(args)
             .args(["--", "/nonexistent/command"]);
         env(&mut cg);
         let out = cg.output().unwrap();
@@ -468,9 +546,18 @@ fn footprint(report: &mut String, url: &str, checks: &mut Vec<Check>) {
             .find_map(|l| l.split("Collected :").nth(1))
             .map(|n| n.trim().to_string())
             .unwrap_or_else(|| "n/a (valgrind missing)".into());
-        let _ = writeln!(report, "| {n} | {count} |");
+        let _ = writeln!(report, "| {label} | {count} |");
+        counts.push(count.parse::<u64>().unwrap_or(u64::MAX));
         let _ = std::fs::remove_file(out_file);
     }
+    // What secretexec itself spends on a parameter against a secret (moto
+    // answers SSM calls about 2 ms slower than Secrets Manager ones, which
+    // the wall-time rows include).
+    checks.push((
+        "instructions: 1 SSM parameter ≤ 1 secret".into(),
+        format!("{:.2}×", counts[3] as f64 / counts[1] as f64),
+        counts[3] <= counts[1],
+    ));
     // The budget of issue 14 (it was 4 MB before TLS work).
     checks.push((
         "release binary ≤ 4.5 MB stripped".into(),
@@ -645,4 +732,125 @@ fn tls_commands(url: &str) -> Vec<Bench> {
         b("secretexec --batch, 1 source", se_argv(1, true)),
         b("secretexec --batch, 20 sources", se_argv(SOURCES, true)),
     ]
+}
+
+/// AWS's quotas are divided by this so that this machine can reach them.
+const FLEET_SCALE: f64 = 20.0;
+/// Secrets each process of the fleet reads.
+const FLEET_SECRETS: usize = 2;
+/// Processes started together at most (the machine has 2 cores).
+const FLEET_WAVE: usize = 250;
+
+/// The fleet model (issue 13): N processes started at once against an
+/// endpoint that enforces AWS's quotas, per mode.
+fn fleet(report: &mut String) {
+    let quota = Quota::start(moto_addr(), FLEET_SCALE);
+    let _ = writeln!(
+        report,
+        "## Fleet\n\nN processes of `secretexec -s bench/s00 -s bench/s01 -- true` started together \
+         (in waves of at most {FLEET_WAVE}, this machine has 2 cores) against an endpoint of ours \
+         (`tests/common/quota.rs`) that enforces AWS's quotas as token buckets (one second of burst) \
+         divided by {FLEET_SCALE}: GetSecretValue {:.0}/s, BatchGetSecretValue {:.0}/s, \
+         DescribeSecret {:.0}/s, and answers ThrottlingException beyond them. The agent mode runs \
+         the real AWS Secrets Manager Agent (cold at the start of each round, TTL 300 s) in front of \
+         the same endpoint. Start time is from spawn to exit; calls are those the endpoint saw. \
+         Run alone (this section only) with `BENCH_ONLY=fleet SECRETEXEC_BENCH_BIN=$PWD/target/\
+         x86_64-unknown-linux-musl/release/secretexec cargo bench --bench compare`.\n\n\
+         | N | mode | successes | p50 ms | p99 ms | max ms | calls per process | throttled calls |\n\
+         | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        10_000.0 / FLEET_SCALE,
+        100.0 / FLEET_SCALE,
+        40_000.0 / FLEET_SCALE,
+    );
+    // BENCH_FLEET_N=200: one size only (for working on the fleet model).
+    let sizes: Vec<usize> = match std::env::var("BENCH_FLEET_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) => vec![n],
+        None => vec![200, 500, 1000],
+    };
+    let mut failures = Vec::new();
+    for n in sizes {
+        for mode in ["direct", "--batch", "agent"] {
+            let agent =
+                (mode == "agent").then(|| Agent::start("bench-agent", &quota.endpoint(), 300));
+            let _ = quota.take();
+            let mut argv = vec![bin()];
+            match (&agent, mode) {
+                (Some(agent), _) => argv.extend(["--cache".to_string(), agent.url.clone()]),
+                (None, "--batch") => argv.push("--batch".into()),
+                _ => {}
+            }
+            for i in 0..FLEET_SECRETS {
+                argv.extend(["-s".to_string(), secret(i)]);
+            }
+            argv.extend(["--".into(), "true".into()]);
+            let mut times = Vec::with_capacity(n);
+            let mut ok = 0;
+            let mut left = n;
+            while left > 0 {
+                let wave = left.min(FLEET_WAVE);
+                left -= wave;
+                let children: Vec<_> = (0..wave)
+                    .map(|_| {
+                        let mut cmd = Command::new(&argv[0]);
+                        bench_env(cmd.args(&argv[1..]), &quota.endpoint())
+                            .env("AWS_TOKEN", TOKEN)
+                            .env("AWS_CONFIG_FILE", "/nonexistent/config")
+                            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+                            .stdin(Stdio::null())
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::piped());
+                        (Instant::now(), cmd.spawn().unwrap())
+                    })
+                    .collect();
+                let waits: Vec<_> = children
+                    .into_iter()
+                    .map(|(started, child)| {
+                        std::thread::spawn(move || {
+                            let out = child.wait_with_output().unwrap();
+                            let took = started.elapsed();
+                            let why = String::from_utf8_lossy(&out.stderr)
+                                .lines()
+                                .last()
+                                .unwrap_or_default()
+                                .to_string();
+                            (out.status.success(), took, why)
+                        })
+                    })
+                    .collect();
+                for wait in waits {
+                    let (success, took, why) = wait.join().unwrap();
+                    ok += usize::from(success);
+                    if !success && failures.len() < 5 {
+                        failures.push(format!("N = {n}, {mode}: {why}"));
+                    }
+                    times.push(took);
+                }
+            }
+            times.sort();
+            let counts = quota.take();
+            let calls: usize =
+                counts.served.values().sum::<usize>() + counts.throttled.values().sum::<usize>();
+            let throttled: usize = counts.throttled.values().sum();
+            let pick = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+            let _ = writeln!(
+                report,
+                "| {n} | {mode} | {ok}/{n} | {} | {} | {} | {:.2} | {throttled} |",
+                ms(pick(0.5)),
+                ms(pick(0.99)),
+                ms(times[times.len() - 1]),
+                calls as f64 / n as f64,
+            );
+            drop(agent);
+        }
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(report, "\nFailures (the first few):\n");
+        for f in failures {
+            let _ = writeln!(report, "- {f}");
+        }
+    }
+    let _ = writeln!(report);
 }

@@ -34,3 +34,17 @@ pip_install() {
         exit 1
     }
 }
+
+# start_moto: a moto_server on a free 127.0.0.1 port, answering; sets
+# moto_port and moto_pid (the caller stops it).
+start_moto() {
+    moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    moto_server -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
+    moto_pid=$!
+    for _ in $(seq 100); do
+        python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/')" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "secretexec: moto_server did not start on port $moto_port" >&2
+    return 1
+}

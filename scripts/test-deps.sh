@@ -39,3 +39,16 @@ if [ ! -f target/test-deps/node_modules/dotenv/package.json ]; then
     mkdir -p target/test-deps
     npm install --prefix target/test-deps --no-audit --no-fund --silent dotenv@16.4.7 >/dev/null
 fi
+# The real AWS Secrets Manager Agent for tests/cache.rs, pinned, built from
+# crates.io into ~/.cargo/bin (a few minutes, once per machine).
+AGENT_VERSION=2.1.0
+if ! cargo install --list 2>/dev/null | grep -qx "aws_secretsmanager_agent v$AGENT_VERSION:"; then
+    echo "installing aws_secretsmanager_agent $AGENT_VERSION from crates.io (once per machine)" >&2
+    cargo install --locked --version "$AGENT_VERSION" aws_secretsmanager_agent
+fi
+# cargo-cyclonedx for the SBOM of the release artifacts (packaging/build.sh).
+CYCLONEDX_VERSION=0.5.9
+if ! cargo install --list 2>/dev/null | grep -qx "cargo-cyclonedx v$CYCLONEDX_VERSION:"; then
+    echo "installing cargo-cyclonedx $CYCLONEDX_VERSION from crates.io (once per machine)" >&2
+    cargo install --locked --version "$CYCLONEDX_VERSION" cargo-cyclonedx
+fi

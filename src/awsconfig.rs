@@ -2,7 +2,7 @@
 //! HTTP client and retry defaults, would drop (SPEC §6): `AWS_CA_BUNDLE`
 //! and a profile's `ca_bundle`, `AWS_MAX_ATTEMPTS`/`AWS_RETRY_MODE` and a
 //! profile's `max_attempts`/`retry_mode`, and a profile's `[services]
-//! secrets_manager` endpoint. Proxies are read by the HTTP client itself
+//! secrets_manager` and `ssm` endpoints. Proxies are read by the HTTP client itself
 //! (`src/http.rs`). Precedence is the CLI's: environment, then profile.
 //!
 //! Every setting is checked here, before any network call, and a bad one
@@ -34,6 +34,8 @@ pub struct Settings {
     /// `[services NAME] secrets_manager = endpoint_url = ...` of the
     /// selected profile, when no endpoint variable overrides it.
     pub secrets_manager_endpoint: Option<String>,
+    /// The same for `[services NAME] ssm`.
+    pub ssm_endpoint: Option<String>,
 }
 
 /// Read the settings: the environment, then the selected profile of the
@@ -107,25 +109,29 @@ pub async fn load() -> Result<Settings, Error> {
         .with_initial_backoff(Duration::from_millis(100))
         .with_max_backoff(Duration::from_secs(4));
 
-    let configured = ["AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"]
-        .iter()
-        .any(|v| env(v).is_some());
     let ignored =
         env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let secrets_manager_endpoint = match &profile {
-        Some(profile) if !configured && !ignored => service_endpoint(profile, "secrets_manager"),
-        _ => None,
+    let endpoint = |var: &str, key: &str| -> Result<Option<String>, Error> {
+        let configured = [var, "AWS_ENDPOINT_URL"].iter().any(|v| env(v).is_some());
+        let url = match &profile {
+            Some(profile) if !configured && !ignored => service_endpoint(profile, key),
+            _ => None,
+        };
+        if let Some(url) = &url {
+            check_endpoint(
+                url,
+                &format!("the [services] {key} endpoint_url of the profile"),
+            )?;
+        }
+        Ok(url)
     };
-    if let Some(url) = &secrets_manager_endpoint {
-        check_endpoint(
-            url,
-            "the [services] secrets_manager endpoint_url of the profile",
-        )?;
-    }
+    let secrets_manager_endpoint = endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secrets_manager")?;
+    let ssm_endpoint = endpoint("AWS_ENDPOINT_URL_SSM", "ssm")?;
     Ok(Settings {
         trust,
         retry,
         secrets_manager_endpoint,
+        ssm_endpoint,
     })
 }
 
@@ -167,6 +173,7 @@ pub fn check_env_endpoints() -> Result<(), Error> {
     for name in [
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_SSM",
         "AWS_ENDPOINT_URL_STS",
     ] {
         if let Some(value) = std::env::var_os(name) {

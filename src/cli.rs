@@ -15,8 +15,9 @@ use crate::export::Format;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub const HELP: &str = "\
-secretexec: fetch secrets from AWS Secrets Manager into the environment,
-then execve COMMAND with them (it keeps secretexec's PID).
+secretexec: fetch secrets from AWS Secrets Manager and SSM Parameter Store
+into the environment, then execve COMMAND with them (it keeps secretexec's
+PID).
 
 Usage:
   secretexec [OPTIONS] -- COMMAND [ARG]...
@@ -26,8 +27,10 @@ Usage:
 Options:
   -s, --source SPEC       secret to load; repeatable, order kept. SPEC is a
                           NAME, a secret ARN (ECS valueFrom tail allowed),
-                          file:PATH (JSON object or dotenv file), or a JSON
-                          object {\"id\": ..., \"role\": ..., \"options\": {...}}
+                          an SSM parameter ssm:/NAME, a path ssm:/PATH/ or
+                          an SSM parameter ARN, file:PATH (JSON object or
+                          dotenv file), or a JSON object {\"id\": ...,
+                          \"type\": ..., \"role\": ..., \"options\": {...}}
       --role ARN          IAM role to assume for sources without their own
                           role [env: SECRETEXEC_ROLE]
       --region REGION     region for sources that name none
@@ -47,9 +50,35 @@ Options:
       --batch             fetch with BatchGetSecretValue, 20 secrets a call,
                           where no version is selected; falls back to single
                           calls when throttled or denied [env: SECRETEXEC_BATCH=1]
+      --cache URL         read Secrets Manager values through the AWS Secrets
+                          Manager Agent or Lambda extension at URL (e.g.
+                          http://localhost:2773); direct calls when it cannot
+                          answer [env: SECRETEXEC_CACHE]
+      --cache-token-file PATH
+                          the cache's token [default: AWS_TOKEN,
+                          AWS_SESSION_TOKEN or AWS_CONTAINER_AUTHORIZATION_TOKEN]
+      --from-env          replace every inherited variable whose value is a
+                          secret ARN (ECS valueFrom tail allowed) or an SSM
+                          parameter ARN by the value it names, keeping the
+                          variable's name [env: SECRETEXEC_FROM_ENV=1]
+      --files DIR         write each variable NAME to DIR/NAME (mode 0400) and
+                          give the command NAME_FILE=DIR/NAME instead of
+                          the value; DIR must be on tmpfs or ramfs
+      --files-group GID   files 0440 and DIR 0750, owned by group GID
+      --files-on-disk     allow the DIR of --files on a disk filesystem
       --init              run COMMAND as a child instead of becoming it:
                           forward TERM INT HUP QUIT USR1 USR2, reap zombies,
                           exit with its status (for PID 1 in containers)
+      --watch INTERVAL    with --init, every INTERVAL (10s or more, plus up
+                          to 10% jitter) check each source's version without
+                          reading it; on a change fetch again, check every
+                          rule, then act as --on-change says
+      --on-change ACTION  restart (default: stop the command, start it with
+                          the new values), signal:SIG (rewrite --files, then
+                          send SIG, e.g. signal:HUP) or exit (stop it, exit 75)
+      --stop-signal SIG   signal that stops the command [default: TERM]
+      --stop-timeout DURATION
+                          SIGKILL after this long [default: 10s]
       --timeout DURATION  bound on all fetching, e.g. 10s, 500ms, 2m
                           [default: 30s]
   -v, --verbose           say what is fetched from where, with timings
@@ -82,6 +111,8 @@ pub const SETTINGS: &[&str] = &[
     "SECRETEXEC_ROLE",
     "SECRETEXEC_REGION",
     "SECRETEXEC_BATCH",
+    "SECRETEXEC_FROM_ENV",
+    "SECRETEXEC_CACHE",
 ];
 
 /// An unknown `SECRETEXEC_*` variable is an error naming the nearest known
@@ -128,7 +159,7 @@ fn distance(a: &str, b: &str) -> usize {
 pub enum Parsed {
     Help,
     Version,
-    Run(Args),
+    Run(Box<Args>),
 }
 
 /// Options as written, before the environment and defaults are applied.
@@ -146,7 +177,17 @@ pub struct Args {
     pub dry_run: bool,
     pub export: Option<Format>,
     pub batch: bool,
+    pub from_env: bool,
+    pub cache: Option<String>,
+    pub cache_token_file: Option<String>,
+    pub files: Option<std::path::PathBuf>,
+    pub files_group: Option<u32>,
+    pub files_on_disk: bool,
     pub init: bool,
+    pub watch: Option<Duration>,
+    pub on_change: Option<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<Duration>,
     /// Everything after the first `--`, verbatim; `None` without a `--`.
     pub command: Option<Vec<OsString>>,
 }
@@ -198,7 +239,20 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
         dry_run: p.contains("--dry-run"),
         export: last(p.values_from_str("--export").map_err(usage)?),
         batch: p.contains("--batch"),
+        from_env: p.contains("--from-env"),
+        cache: last(p.values_from_str("--cache").map_err(usage)?),
+        cache_token_file: last(p.values_from_str("--cache-token-file").map_err(usage)?),
+        files: last(p.values_from_str("--files").map_err(usage)?),
+        files_group: last(p.values_from_str("--files-group").map_err(usage)?),
+        files_on_disk: p.contains("--files-on-disk"),
         init: p.contains("--init"),
+        watch: last(p.values_from_fn("--watch", parse_duration).map_err(usage)?),
+        on_change: last(p.values_from_str("--on-change").map_err(usage)?),
+        stop_signal: last(p.values_from_str("--stop-signal").map_err(usage)?),
+        stop_timeout: last(
+            p.values_from_fn("--stop-timeout", parse_duration)
+                .map_err(usage)?,
+        ),
         command,
     };
     if let Some(extra) = p.finish().first() {
@@ -219,6 +273,31 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
     if args.init && (args.dry_run || args.export.is_some()) {
         return usage("--init applies only when running a command");
     }
+    if args.files.is_none() && (args.files_group.is_some() || args.files_on_disk) {
+        return usage("--files-group and --files-on-disk apply only with --files DIR");
+    }
+    if args.files.is_some() && args.export.is_some() {
+        return usage("--export prints values; --files writes them: use one");
+    }
+    let watching =
+        args.on_change.is_some() || args.stop_signal.is_some() || args.stop_timeout.is_some();
+    if watching && args.watch.is_none() {
+        return usage("--on-change, --stop-signal and --stop-timeout apply only with --watch");
+    }
+    if let Some(interval) = args.watch {
+        if !args.init {
+            return usage(
+                "--watch needs --init: secretexec stays to check and restart the command",
+            );
+        }
+        if interval < MIN_WATCH {
+            return Err(Error::Usage(format!(
+                "--watch {} is too often: {} at least",
+                format_duration(interval),
+                format_duration(MIN_WATCH)
+            )));
+        }
+    }
     if !args.keep.is_empty() && !args.pristine {
         return usage("--keep only applies with --pristine");
     }
@@ -234,8 +313,41 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, Error> 
         }
         None if !args.dry_run && args.export.is_none() => usage("missing '--' before the command"),
         Some(cmd) if cmd.is_empty() => usage("no command after '--'"),
-        _ => Ok(Parsed::Run(args)),
+        _ => Ok(Parsed::Run(Box::new(args))),
     }
+}
+
+/// The shortest `--watch` interval: a fleet checking more often costs more
+/// than it saves. Debug builds (the test suite) allow 100 ms, so that a
+/// hundred checks fit in a test.
+pub const MIN_WATCH: Duration = if cfg!(debug_assertions) {
+    Duration::from_millis(100)
+} else {
+    Duration::from_secs(10)
+};
+
+/// A signal by name (`HUP`, `SIGHUP`) or number.
+pub fn parse_signal(text: &str) -> Result<nix::sys::signal::Signal, String> {
+    use nix::sys::signal::Signal;
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .ok()
+        .or_else(|| {
+            text.parse::<i32>()
+                .ok()
+                .and_then(|n| Signal::try_from(n).ok())
+        })
+        .ok_or_else(|| {
+            format!(
+                "{} is not a signal to send (write TERM, HUP, USR1, ...)",
+                quote(text)
+            )
+        })
 }
 
 /// Repeating a single-valued option keeps the last, as most tools do.
@@ -324,7 +436,7 @@ mod tests {
 
     fn run(v: &[&str]) -> Args {
         match args(v) {
-            Ok(Parsed::Run(a)) => a,
+            Ok(Parsed::Run(a)) => *a,
             other => panic!("{v:?} gave {other:?}"),
         }
     }

@@ -155,6 +155,9 @@ pub struct Policy {
 pub struct SourceVars {
     pub label: String,
     pub vars: Vec<(String, String)>,
+    /// The one variable is a `SecretBinary` in base64 (`--files` writes
+    /// its raw bytes).
+    pub binary: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -227,6 +230,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            binary: false,
         }
     }
 

@@ -28,6 +28,8 @@ pub enum Error {
     Init(String),
     /// Writing `--export` or `--dry-run` output failed.
     Output(String),
+    /// `--files`: the directory or a file cannot be used or written.
+    Files(String),
     /// `--timeout` ran out; names (unquoted labels) what was still pending.
     Timeout {
         after: Duration,
@@ -65,6 +67,7 @@ impl fmt::Display for Error {
             Error::Merge(msg) | Error::Config(msg) => f.write_str(msg),
             Error::Output(e) => write!(f, "cannot write the output: {e}"),
             Error::Init(e) => write!(f, "--init: {e}"),
+            Error::Files(e) => write!(f, "--files: {e}"),
             Error::Timeout {
                 after,
                 pending,

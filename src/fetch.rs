@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::log::Log;
-use crate::provider::{self, Attempts, Context, Fetched, Remote, lock, secretsmanager};
-use crate::source::{Origin, Source};
+use crate::provider::{self, Attempts, Context, Fetched, Remote, lock};
+use crate::source::Source;
 
 pub struct Options<'a> {
     pub timeout: Duration,
@@ -26,32 +26,79 @@ pub struct Options<'a> {
     /// `RoleSessionName` for AssumeRole: says in CloudTrail who called.
     pub session_name: &'a str,
     pub log: &'a Log,
+    /// `--cache`: Secrets Manager values through a node-local cache.
+    pub cache: Option<&'a provider::cache::Cache>,
 }
 
 /// Fetch every AWS source concurrently; returns `(index in sources,
 /// value)` pairs. Nothing AWS (runtime, configuration) is touched when no
 /// source needs it.
 pub fn fetch_remote(sources: &[Source], opts: &Options) -> Result<Vec<(usize, Fetched)>, Error> {
+    let got = run(sources, opts, Job::Values, |_| true)?;
+    Ok(got
+        .into_iter()
+        .filter_map(|(i, got)| match got {
+            Got::Value(f) => Some((i, f)),
+            Got::Version(_) => None,
+        })
+        .collect())
+}
+
+/// `--watch`: the current version of every AWS source that is not pinned
+/// to one, read without any value (`DescribeSecret`, SSM without
+/// decryption), as `(index in sources, version)` pairs.
+pub fn current_versions(
+    sources: &[Source],
+    opts: &Options,
+) -> Result<Vec<(usize, Option<String>)>, Error> {
+    let got = run(sources, opts, Job::Versions, |s| {
+        provider::watched(&s.origin)
+    })?;
+    Ok(got
+        .into_iter()
+        .filter_map(|(i, got)| match got {
+            Got::Version(v) => Some((i, v)),
+            Got::Value(_) => None,
+        })
+        .collect())
+}
+
+/// What a run of the fetch layer reads from each source.
+#[derive(Clone, Copy, PartialEq)]
+enum Job {
+    Values,
+    Versions,
+}
+
+enum Got {
+    Value(Fetched),
+    Version(Option<String>),
+}
+
+fn run(
+    sources: &[Source],
+    opts: &Options,
+    job: Job,
+    wanted: impl Fn(&Source) -> bool,
+) -> Result<Vec<(usize, Got)>, Error> {
     let remote: Vec<Remote> = sources
         .iter()
         .enumerate()
-        .filter_map(|(index, s)| match &s.origin {
-            Origin::Aws(aws) => Some(Remote {
-                index,
-                label: s.label.clone(),
-                aws: aws.clone(),
-            }),
-            _ => None,
-        })
+        .filter(|(_, s)| wanted(s))
+        .filter_map(|(index, s)| Remote::of(index, s))
         .collect();
     if remote.is_empty() {
         return Ok(Vec::new());
     }
     crate::awsconfig::check_env_endpoints()?;
-    fetch_with_timeout(&remote, opts)
+    fetch_with_timeout(&remote, opts, job)
 }
 
-fn fetch_with_timeout(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, Fetched)>, Error> {
+fn fetch_with_timeout(
+    remote: &[Remote],
+    opts: &Options,
+    job: Job,
+) -> Result<Vec<(usize, Got)>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,7 +109,7 @@ fn fetch_with_timeout(remote: &[Remote], opts: &Options) -> Result<Vec<(usize, F
     let mut done = vec![false; remote.len()];
     let attempts: Attempts = Arc::new((0..remote.len()).map(|_| Mutex::default()).collect());
     let outcome = runtime.block_on(async {
-        let fetch = fetch_concurrently(remote, opts, &attempts, &mut done);
+        let fetch = fetch_concurrently(remote, opts, &attempts, &mut done, job);
         tokio::time::timeout(opts.timeout, fetch).await
     });
     // Blocking DNS threads must not delay the exec.
@@ -87,7 +134,8 @@ async fn fetch_concurrently(
     opts: &Options<'_>,
     attempts: &Attempts,
     done: &mut [bool],
-) -> Result<Vec<(usize, Fetched)>, Error> {
+    job: Job,
+) -> Result<Vec<(usize, Got)>, Error> {
     let log = opts.log;
     let settings = crate::awsconfig::load().await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -102,8 +150,8 @@ async fn fetch_concurrently(
     // SDK's region chain (profile files, instance metadata) is never asked.
     if let Some(Some(first)) = remote
         .iter()
-        .all(|r| r.aws.region.is_some())
-        .then(|| remote[0].aws.region.clone())
+        .all(|r| r.region.is_some())
+        .then(|| remote[0].region.clone())
     {
         loader = loader.region(Region::new(first));
     }
@@ -120,20 +168,19 @@ async fn fetch_concurrently(
     let mut regions = Vec::with_capacity(remote.len());
     for r in remote {
         let region = r
-            .aws
             .region
             .clone()
             .or_else(|| base.region().map(|r| r.to_string()))
             .ok_or_else(|| Error::Fetch {
                 source: r.label.clone(),
                 reason: "no AWS region: pass --region, set SECRETEXEC_REGION or AWS_REGION, \
-                         or name the secret by its ARN"
+                         or name the secret or parameter by its ARN"
                     .into(),
             })?;
         regions.push(region);
     }
 
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         base,
         settings,
         remote,
@@ -141,13 +188,22 @@ async fn fetch_concurrently(
         opts.session_name,
         log,
         attempts,
-    ));
+    );
+    // The cache's region: the environment's, as the agent beside us reads it.
+    let cache_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
+    ctx.cache = opts.cache.map(|c| (c.clone(), cache_region));
+    let ctx = Arc::new(ctx);
+    if job == Job::Versions {
+        return versions(&ctx, done).await;
+    }
     let mut tasks = JoinSet::new();
-    for unit in secretsmanager::plan(&ctx, opts.batch) {
+    for unit in provider::plan(&ctx, opts.batch) {
         let ctx = Arc::clone(&ctx);
         tasks.spawn(async move {
-            let fetched = secretsmanager::fetch(&ctx, &unit).await;
-            (unit, fetched)
+            let fetched = provider::fetch(&ctx, &unit).await;
+            (unit.members(), fetched)
         });
     }
     let mut results = Vec::with_capacity(remote.len());
@@ -155,7 +211,7 @@ async fn fetch_concurrently(
         let (unit, fetched) = joined.map_err(provider::task_failed)?;
         // All or nothing: the first failure ends every other fetch.
         for (i, f) in fetched? {
-            results.push((remote[i].index, f));
+            results.push((remote[i].index, Got::Value(f)));
         }
         for i in unit {
             done[i] = true;
@@ -165,5 +221,23 @@ async fn fetch_concurrently(
     // The process is about to become the command: tearing down clients,
     // connection pools and endpoint tables would be wasted work.
     std::mem::forget(ctx);
+    Ok(results)
+}
+
+/// Every source's current version, concurrently; the context is dropped,
+/// since `--watch` asks again and again.
+async fn versions(ctx: &Arc<Context>, done: &mut [bool]) -> Result<Vec<(usize, Got)>, Error> {
+    let mut tasks = JoinSet::new();
+    for i in 0..ctx.remote.len() {
+        let ctx = Arc::clone(ctx);
+        tasks.spawn(async move { (i, provider::current_version(&ctx, i).await) });
+    }
+    let mut results = Vec::with_capacity(ctx.remote.len());
+    while let Some(joined) = tasks.join_next().await {
+        let (i, version) = joined.map_err(provider::task_failed)?;
+        results.push((ctx.remote[i].index, Got::Version(version?)));
+        done[i] = true;
+    }
+    ctx.log.phase("versions checked");
     Ok(results)
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod export;
 pub mod fetch;
+pub mod files;
 pub mod http;
 pub mod init;
 pub mod json;

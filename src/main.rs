@@ -8,11 +8,12 @@
 
 use std::ffi::{CStr, OsString};
 use std::os::unix::ffi::OsStringExt;
+use std::time::Duration;
 
 use nix::libc::{c_char, c_int};
 use secretexec::cli::{self, Parsed};
 use secretexec::error::{self, Error};
-use secretexec::{env, exec, export, fetch, init, log, provider, secret, source};
+use secretexec::{env, exec, export, fetch, files, init, log, provider, secret, source};
 
 /// Our own C `main` rather than Rust's `fn main`: Rust's start-up code sets
 /// SIGPIPE to ignored, and an ignored signal survives `execve`, so every
@@ -41,7 +42,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
     let args = match cli::parse(argv)? {
         Parsed::Help => return print(cli::HELP),
         Parsed::Version => return print(&format!("secretexec {}\n", env!("CARGO_PKG_VERSION"))),
-        Parsed::Run(args) => args,
+        Parsed::Run(args) => *args,
     };
     let log = log::Log::new(args.verbose);
     let names: Vec<String> = std::env::vars_os()
@@ -54,71 +55,101 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
         region: args.region.or(setting("SECRETEXEC_REGION")?),
     };
     source::check_defaults(&defaults)?;
-    let batch = match setting("SECRETEXEC_BATCH")?.as_deref() {
-        None | Some("0" | "false") => args.batch,
-        Some("1" | "true") => true,
-        Some(other) => {
-            return Err(Error::Usage(format!(
-                "SECRETEXEC_BATCH is {}: write 1 or 0",
-                error::quote(other)
-            )));
-        }
-    };
+    let batch = switch("SECRETEXEC_BATCH", args.batch)?;
+    let from_env = switch("SECRETEXEC_FROM_ENV", args.from_env)?;
     let mut specs = match setting("SECRETEXEC_SOURCES")? {
         Some(list) => source::split_list(&list)?,
         None => Vec::new(),
     };
     specs.extend(args.sources);
-    let sources = specs
+    let mut sources = specs
         .iter()
         .enumerate()
         .map(|(i, spec)| source::parse(spec, i + 1, &defaults))
         .collect::<Result<Vec<_>, _>>()?;
+    // --from-env: variables holding a reference are replaced in place.
+    let mut references: Vec<OsString> = Vec::new();
+    if from_env {
+        let mut inherited: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        inherited.sort();
+        for (name, value) in inherited {
+            if let Some(reference) = source::reference(&name, &value, &defaults) {
+                sources.push(reference?);
+                references.push(name.into());
+            }
+        }
+    }
+
+    if args.watch.is_some() && !sources.iter().any(|s| provider::watched(&s.origin)) {
+        return Err(Error::Usage(
+            "--watch: no source can change (each is local or pinned to a version)".into(),
+        ));
+    }
+    let on_change = match args.on_change.as_deref() {
+        None | Some("restart") => init::OnChange::Restart,
+        Some("exit") => init::OnChange::Exit,
+        Some(other) => match other.strip_prefix("signal:") {
+            Some(signal) => {
+                init::OnChange::Signal(cli::parse_signal(signal).map_err(Error::Usage)?)
+            }
+            None => {
+                return Err(Error::Usage(format!(
+                    "--on-change {}: write restart, exit or signal:SIG (signal:HUP)",
+                    error::quote(other)
+                )));
+            }
+        },
+    };
+    let stop_signal = match args.stop_signal.as_deref() {
+        None => nix::sys::signal::Signal::SIGTERM,
+        Some(signal) => cli::parse_signal(signal).map_err(Error::Usage)?,
+    };
 
     let program = match (&args.command, args.export) {
         (Some(command), _) => command[0].to_string_lossy().into_owned(),
         (None, Some(_)) => "export".into(),
         (None, None) => "dry-run".into(),
     };
-    let to_vars = |s: &source::Source, f: provider::Fetched| {
-        secret::to_vars(s, &f.name, &f.raw)
-            .map(|vars| env::SourceVars {
-                label: s.label.clone(),
-                vars,
-            })
-            .map_err(|reason| Error::Value {
-                source: s.label.clone(),
-                reason,
-            })
+    let cache = match args.cache.or(setting("SECRETEXEC_CACHE")?) {
+        Some(url) => Some(provider::cache::Cache::new(
+            &url,
+            args.cache_token_file.as_deref(),
+        )?),
+        None if args.cache_token_file.is_some() => {
+            return Err(Error::Usage(
+                "--cache-token-file applies only with --cache URL".into(),
+            ));
+        }
+        None => None,
     };
-    // Local sources first: their mistakes show before any network call.
-    let mut vars: Vec<Option<env::SourceVars>> = Vec::with_capacity(sources.len());
-    for s in &sources {
-        vars.push(match provider::local::read(s) {
-            Some(fetched) => Some(to_vars(s, fetched?)?),
-            None => None,
-        });
-    }
     let options = fetch::Options {
         timeout: args.timeout.unwrap_or(cli::DEFAULT_TIMEOUT),
         batch,
         session_name: &session_name(&program),
         log: &log,
+        cache: cache.as_ref(),
     };
-    for (i, fetched) in fetch::fetch_remote(&sources, &options)? {
-        vars[i] = Some(to_vars(&sources[i], fetched)?);
-    }
-    let vars: Vec<env::SourceVars> = vars.into_iter().flatten().collect();
+    let (vars, mut versions) = load(&sources, &options)?;
 
     // --pristine: the command starts from the kept variables only.
-    let base = std::env::vars_os()
-        .filter(|(k, _)| !args.pristine || args.keep.iter().any(|keep| k == keep.as_str()))
-        .collect();
-    let policy = env::Policy {
-        allow_override: args.allow_override,
-        allow_vars: args.allow_vars,
+    let delivery = Delivery {
+        base: std::env::vars_os()
+            .filter(|(k, _)| !references.contains(k))
+            .filter(|(k, _)| !args.pristine || args.keep.iter().any(|keep| k == keep.as_str()))
+            .collect(),
+        policy: env::Policy {
+            allow_override: args.allow_override,
+            allow_vars: args.allow_vars,
+        },
+        files: args.files.map(|dir| files::Options {
+            dir,
+            group: args.files_group,
+            on_disk: args.files_on_disk,
+        }),
     };
-    let merged = env::merge(base, &vars, &policy)?;
+    let merged = delivery.environment(&vars)?;
     for (name, source) in &merged.added {
         log.note(format_args!("{name} from {}", error::quote(source)));
     }
@@ -130,14 +161,101 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
             .collect();
         return print(&export::render(format, &pairs).map_err(Error::Output)?);
     }
+    if let (Some(opts), true) = (&delivery.files, args.dry_run) {
+        files::check(opts, &vars)?;
+    }
     match args.command {
         Some(command) if args.init => {
+            let mut written = match &delivery.files {
+                Some(opts) => Some(files::write(opts, &vars, true)?),
+                None => None,
+            };
             log.phase("spawn (--init)");
-            init::run(&command, &merged.env)
+            let status = match args.watch {
+                None => init::run(&command, &merged.env),
+                Some(interval) => {
+                    // A check reads versions only; a change is fetched and
+                    // checked whole, as at start, before anything is touched.
+                    let mut check = || -> Result<Option<init::Env>, Error> {
+                        let now = fetch::current_versions(&sources, &options)?;
+                        let changed: Vec<usize> = now
+                            .iter()
+                            .filter(|(i, v)| versions[*i] != *v)
+                            .map(|(i, _)| *i)
+                            .collect();
+                        for (i, version) in &now {
+                            log.note(format_args!(
+                                "--watch: {} at version {}{}",
+                                error::quote(&sources[*i].label),
+                                version.as_deref().unwrap_or("(none)"),
+                                if changed.contains(i) {
+                                    " (changed)"
+                                } else {
+                                    ""
+                                }
+                            ));
+                        }
+                        if changed.is_empty() {
+                            return Ok(None);
+                        }
+                        let (vars, now_versions) = load(&sources, &options)?;
+                        let merged = delivery.environment(&vars)?;
+                        if let Some(opts) = &delivery.files {
+                            let rewritten = files::write(opts, &vars, false)?;
+                            if let Some(written) = written.as_mut() {
+                                written.absorb(rewritten);
+                            }
+                        }
+                        versions = now_versions;
+                        eprintln!(
+                            "secretexec: --watch: {} changed; {}",
+                            changed
+                                .iter()
+                                .map(|&i| error::quote(&sources[i].label))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            match on_change {
+                                init::OnChange::Restart => "restarting the command".to_string(),
+                                init::OnChange::Signal(s) => format!("sending {s}"),
+                                init::OnChange::Exit => format!(
+                                    "stopping the command, exit status {}",
+                                    init::EXIT_CHANGED
+                                ),
+                            }
+                        );
+                        Ok(Some(merged.env))
+                    };
+                    init::supervise(
+                        &command,
+                        merged.env,
+                        Some(init::Watch {
+                            interval,
+                            on_change,
+                            stop_signal,
+                            stop_timeout: args.stop_timeout.unwrap_or(Duration::from_secs(10)),
+                            check: &mut check,
+                        }),
+                    )
+                }
+            };
+            // However the command ended, its files go with it.
+            if let Some(written) = written {
+                written.remove();
+            }
+            status
         }
         Some(command) if !args.dry_run => {
+            let written = match &delivery.files {
+                Some(opts) => Some(files::write(opts, &vars, true)?),
+                None => None,
+            };
             log.phase("exec");
-            Err(exec::exec(&command, &merged.env))
+            let failed = exec::exec(&command, &merged.env);
+            // Only a command that could not start returns here.
+            if let Some(written) = written {
+                written.remove();
+            }
+            Err(failed)
         }
         command => {
             // --dry-run: every check a real run makes, the command's lookup
@@ -156,6 +274,62 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
     }
 }
 
+/// Every source's variables (local sources first: their mistakes show
+/// before any network call), and the version each AWS source was read at.
+fn load(
+    sources: &[source::Source],
+    options: &fetch::Options,
+) -> Result<(Vec<env::SourceVars>, Vec<Option<String>>), Error> {
+    let to_vars = |s: &source::Source, f: &provider::Fetched| {
+        secret::to_vars(s, &f.name, &f.raw)
+            .map(|vars| env::SourceVars {
+                label: s.label.clone(),
+                vars,
+                binary: matches!(f.raw, secret::Raw::Binary(_)),
+            })
+            .map_err(|reason| Error::Value {
+                source: s.label.clone(),
+                reason,
+            })
+    };
+    let mut vars: Vec<Option<env::SourceVars>> = Vec::with_capacity(sources.len());
+    for s in sources {
+        vars.push(match provider::local::read(s) {
+            Some(fetched) => Some(to_vars(s, &fetched?)?),
+            None => None,
+        });
+    }
+    let mut versions = vec![None; sources.len()];
+    for (i, fetched) in fetch::fetch_remote(sources, options)? {
+        vars[i] = Some(to_vars(&sources[i], &fetched)?);
+        versions[i] = fetched.version;
+    }
+    Ok((vars.into_iter().flatten().collect(), versions))
+}
+
+/// How variables reach the command: the inherited environment, the merge
+/// policy, and `--files`.
+struct Delivery {
+    base: Vec<(OsString, OsString)>,
+    policy: env::Policy,
+    files: Option<files::Options>,
+}
+
+impl Delivery {
+    /// The command's environment; with `--files`, `NAME_FILE=DIR/NAME` in
+    /// place of each `NAME`, and the merge checks those names.
+    fn environment(&self, vars: &[env::SourceVars]) -> Result<env::Merged, Error> {
+        match &self.files {
+            Some(opts) => env::merge(
+                self.base.clone(),
+                &files::file_vars(opts, vars),
+                &self.policy,
+            ),
+            None => env::merge(self.base.clone(), vars, &self.policy),
+        }
+    }
+}
+
 /// Write to stdout and succeed; a closed pipe or full disk is our failure,
 /// not silence.
 fn print(text: &str) -> Result<u8, Error> {
@@ -165,6 +339,18 @@ fn print(text: &str) -> Result<u8, Error> {
         .and_then(|()| out.flush())
         .map(|()| 0)
         .map_err(|e| Error::Output(e.to_string()))
+}
+
+/// A yes/no `SECRETEXEC_*` setting, or the flag when it is unset.
+fn switch(name: &str, flag: bool) -> Result<bool, Error> {
+    match setting(name)?.as_deref() {
+        None | Some("0" | "false") => Ok(flag),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(Error::Usage(format!(
+            "{name} is {}: write 1 or 0",
+            error::quote(other)
+        ))),
+    }
 }
 
 /// A `SECRETEXEC_*` setting; empty counts as unset, so an image can clear

@@ -10,10 +10,12 @@ use crate::error::quote;
 use crate::source::{Origin, Shape, Source, is_var_name};
 use crate::{dotenv, json};
 
-/// A secret value as Secrets Manager returns it (or a local source holds).
+/// A secret value as Secrets Manager returns it (or a local source holds),
+/// or the parameters under an SSM path: (name relative to the path, value).
 pub enum Raw {
     String(String),
     Binary(Vec<u8>),
+    Entries(Vec<(String, String)>),
 }
 
 /// `Debug` shows the kind and size, never the bytes, so that a stray
@@ -23,6 +25,7 @@ impl fmt::Debug for Raw {
         match self {
             Raw::String(s) => write!(f, "SecretString({} bytes)", s.len()),
             Raw::Binary(b) => write!(f, "SecretBinary({} bytes)", b.len()),
+            Raw::Entries(e) => write!(f, "Parameters({})", e.len()),
         }
     }
 }
@@ -31,17 +34,22 @@ impl fmt::Debug for Raw {
 /// returned it (a file's name for `file:`), used for `json: false` without
 /// `env_var_name`. Errors are reasons; the caller adds the source.
 pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, String)>, String> {
+    let upper = source.upper;
     let pairs = match (&source.shape, raw) {
+        // The parameters under a path: one variable per parameter, named
+        // by its path relative to the listed one.
+        (_, Raw::Entries(entries)) => key_vars(entries.clone(), None, upper)?,
         // SecretBinary is one base64 variable whatever `json` says, as in
         // Metaflow.
         (Shape::Whole { var }, raw) | (Shape::Json { var, .. }, raw @ Raw::Binary(_)) => {
             let value = match raw {
                 Raw::String(s) => s.clone(),
                 Raw::Binary(b) => base64(b),
+                Raw::Entries(_) => unreachable!("matched above"),
             };
             let var = match var {
                 Some(var) => var.clone(),
-                None => sanitize(name).ok_or_else(|| {
+                None => sanitize(name).map(|n| cased(n, upper)).ok_or_else(|| {
                     format!(
                         "secret name {} does not make a variable name; set options.env_var_name",
                         quote(name)
@@ -75,7 +83,7 @@ pub fn to_vars(source: &Source, name: &str, raw: &Raw) -> Result<Vec<(String, St
                         .into(),
                 );
             };
-            let mut pairs = key_vars(entries, key.as_deref())?;
+            let mut pairs = key_vars(entries, key.as_deref(), upper)?;
             // A selected key named by env_var_name.
             if let (Some(var), [(name, _)]) = (var, pairs.as_mut_slice()) {
                 name.clone_from(var);
@@ -121,6 +129,7 @@ fn json_entries(text: &str) -> Result<Vec<(String, String)>, String> {
 fn key_vars(
     entries: Vec<(String, String)>,
     only: Option<&str>,
+    upper: bool,
 ) -> Result<Vec<(String, String)>, String> {
     let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
     for (key, _) in &entries {
@@ -133,12 +142,12 @@ fn key_vars(
             .into_iter()
             .find(|(k, _)| k == only)
             .ok_or_else(|| format!("JSON key {} is not in the secret", quote(only)))?;
-        return Ok(vec![(var_for("key", only)?, value)]);
+        return Ok(vec![(cased(var_for("key", only)?, upper), value)]);
     }
     let mut by_var: HashMap<String, String> = HashMap::with_capacity(entries.len());
     let mut out = Vec::with_capacity(entries.len());
     for (key, value) in entries {
-        let var = var_for("key", &key)?;
+        let var = cased(var_for("key", &key)?, upper);
         if let Some(other) = by_var.insert(var.clone(), key.clone()) {
             return Err(format!(
                 "keys {} and {} both become {var}",
@@ -160,6 +169,15 @@ pub fn var_for(what: &str, key: &str) -> Result<String, String> {
             quote(key)
         )
     })
+}
+
+/// chamber's naming (`uppercase`): a sanitised name in upper case.
+fn cased(name: String, upper: bool) -> String {
+    if upper {
+        name.to_ascii_uppercase()
+    } else {
+        name
+    }
 }
 
 /// `-`, `.` and `/` become `_`; the result must be a variable name.
@@ -205,6 +223,7 @@ mod tests {
             origin: Origin::Inline(String::new()),
             shape,
             prefix: prefix.map(String::from),
+            upper: false,
         }
     }
 

@@ -3,9 +3,10 @@
 //! No I/O happens here, so every malformed spec is refused before the first
 //! network call. The forms are those of SPEC §2: a secret NAME (optionally
 //! `aws-secrets-manager.NAME`, Metaflow's spelling), a full secret ARN with
-//! the ECS `valueFrom` tail, `file:PATH`, or Metaflow's dict form (whose
-//! `type` may also be `inline`). Role and region defaults are applied here
-//! too, so later steps see final values.
+//! the ECS `valueFrom` tail, an SSM parameter (`ssm:/path/name`, a path
+//! `ssm:/path/`, an SSM ARN), `file:PATH`, or Metaflow's dict form (whose
+//! `type` may also be `ssm` or `inline`). Role and region defaults are
+//! applied here too, so later steps see final values.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ use crate::json;
 /// The backend type Metaflow writes in front of a name or in `"type"`.
 const AWS_TYPE: &str = "aws-secrets-manager";
 const INLINE_TYPE: &str = "inline";
+const SSM_TYPE: &str = "ssm";
 
 /// Role and region for sources that name none (flags, then environment).
 #[derive(Debug, Default, Clone)]
@@ -35,11 +37,16 @@ pub struct Source {
     pub shape: Shape,
     /// Prepended to every variable name of this source (after sanitising).
     pub prefix: Option<String>,
+    /// Variable names upper-cased after sanitising (chamber's naming).
+    pub upper: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Origin {
+    /// A Secrets Manager secret.
     Aws(AwsSecret),
+    /// An SSM Parameter Store parameter, or the parameters under a path.
+    Ssm(SsmParameter),
     /// A local JSON object or dotenv file.
     File(PathBuf),
     /// Metaflow's `inline` type: the JSON text of `options.env_vars`.
@@ -54,6 +61,30 @@ pub struct AwsSecret {
     pub role: Option<String>,
     pub version_stage: Option<String>,
     pub version_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsmParameter {
+    /// A name or ARN, with SSM's own `:VERSION` or `:LABEL` selector when
+    /// given; for a path, the path with its trailing `/`.
+    pub name: String,
+    /// `ssm:/prod/app/`: every parameter directly under the path.
+    pub path: bool,
+    /// With `path`: nested parameters too, named by their relative path.
+    pub recursive: bool,
+    pub region: Option<String>,
+    pub role: Option<String>,
+}
+
+impl Origin {
+    /// Region and role of an AWS source (either service).
+    pub fn aws_place(&mut self) -> Option<(&mut Option<String>, &mut Option<String>)> {
+        match self {
+            Origin::Aws(a) => Some((&mut a.region, &mut a.role)),
+            Origin::Ssm(p) => Some((&mut p.region, &mut p.role)),
+            Origin::File(_) | Origin::Inline(_) => None,
+        }
+    }
 }
 
 /// How a secret value becomes variables (SPEC §3).
@@ -82,15 +113,55 @@ pub fn parse(spec: &str, index: usize, defaults: &Defaults) -> Result<Source, Er
             reason,
         })?
     };
-    if let Origin::Aws(aws) = &mut source.origin {
-        if aws.region.is_none() {
-            aws.region = defaults.region.clone();
+    if let Some((region, role)) = source.origin.aws_place() {
+        if region.is_none() {
+            region.clone_from(&defaults.region);
         }
-        if aws.role.is_none() {
-            aws.role = defaults.role.clone();
+        if role.is_none() {
+            role.clone_from(&defaults.role);
         }
     }
     Ok(source)
+}
+
+/// `--from-env` (secrets-init's mode): when the inherited variable `var`
+/// holds a reference, the source that replaces it in place. A reference is
+/// a Secrets Manager secret ARN (`...:secretsmanager:...:secret:...`, ECS
+/// `valueFrom` tail allowed) or an SSM parameter ARN
+/// (`...:ssm:...:parameter/...`); any other value, other ARNs included, is
+/// `None` and stays as it is. A malformed reference is an error: the
+/// variable would otherwise reach the command holding an ARN for a password.
+pub fn reference(var: &str, value: &str, defaults: &Defaults) -> Option<Result<Source, Error>> {
+    let parts: Vec<&str> = value.splitn(7, ':').collect();
+    let referenced = match parts.as_slice() {
+        ["arn", _, "secretsmanager", _, _, "secret", ..] => true,
+        ["arn", _, "ssm", _, _, resource, ..] => resource.starts_with("parameter/"),
+        _ => false,
+    };
+    if !referenced {
+        return None;
+    }
+    let label = format!("${var}");
+    let bad = |reason: String| Error::Spec {
+        spec: quote(&label),
+        reason: format!("{reason} (a reference, read with --from-env)"),
+    };
+    let mut source = match parse(value, 0, defaults) {
+        Ok(source) => source,
+        Err(Error::Spec { reason, .. }) => return Some(Err(bad(reason))),
+        Err(e) => return Some(Err(e)),
+    };
+    source.label = label;
+    // The whole value, or the ECS json-key's, under the variable's own name.
+    let var = Some(var.to_string());
+    source.shape = match source.shape {
+        Shape::Json { key: Some(key), .. } => Shape::Json {
+            key: Some(key),
+            var,
+        },
+        _ => Shape::Whole { var },
+    };
+    Some(Ok(source))
 }
 
 /// Specs from `SECRETEXEC_SOURCES`: a JSON list (of strings or objects),
@@ -147,7 +218,14 @@ fn parse_string(spec: &str) -> Result<Source, String> {
                 var: None,
             },
             prefix: None,
+            upper: false,
         });
+    }
+    // A secret name holds no `:`, so `ssm:` is never a secret's name.
+    if let Some(id) = spec.strip_prefix("ssm:") {
+        let mut source = parse_ssm(id)?;
+        source.label = spec.to_string();
+        return Ok(source);
     }
     // Metaflow's `TYPE.NAME` (NAME may be an ARN); only our known type is
     // stripped, so a dotted secret name (`team.db`) stays a name.
@@ -156,7 +234,11 @@ fn parse_string(spec: &str) -> Result<Source, String> {
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or(spec);
     if name.starts_with("arn:") {
-        let mut source = parse_arn(name)?;
+        let mut source = if name.split(':').nth(2) == Some("ssm") {
+            parse_ssm(name)?
+        } else {
+            parse_arn(name)?
+        };
         source.label = spec.to_string();
         return Ok(source);
     }
@@ -179,7 +261,101 @@ fn aws_source(label: &str, secret_id: String) -> Source {
             var: None,
         },
         prefix: None,
+        upper: false,
     }
+}
+
+/// An SSM parameter: `NAME` (`/prod/app/db_password`, or a name without
+/// `/`), with SSM's own `:VERSION` or `:LABEL` selector; a path `/prod/app/`
+/// (trailing `/`); or `arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`,
+/// whose region beats every default. One parameter is one variable named
+/// after the last segment of its name; a path is one variable per
+/// parameter under it.
+fn parse_ssm(id: &str) -> Result<Source, String> {
+    let (name, region) = if id.starts_with("arn:") {
+        let parts: Vec<&str> = id.splitn(6, ':').collect();
+        let shape = "expected arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME";
+        if parts.len() != 6 || parts[1].is_empty() || parts[2] != "ssm" {
+            return Err(format!("not an SSM parameter ARN ({shape})"));
+        }
+        check_region(parts[3])?;
+        if parts[4].is_empty() {
+            return Err(format!("the ARN has no account ({shape})"));
+        }
+        let Some(name) = parts[5].strip_prefix("parameter/") else {
+            return Err(format!("not an SSM parameter ARN ({shape})"));
+        };
+        if name.ends_with('/') {
+            return Err(
+                "an ARN names one parameter; for the parameters under a path write \
+                        ssm:/PATH/ (with options.region for another region)"
+                    .into(),
+            );
+        }
+        (name, Some(parts[3].to_string()))
+    } else {
+        (id, None)
+    };
+    let path = name.ends_with('/');
+    check_parameter(name, path)?;
+    Ok(Source {
+        label: id.to_string(),
+        origin: Origin::Ssm(SsmParameter {
+            name: id.to_string(),
+            path,
+            recursive: false,
+            region,
+            role: None,
+        }),
+        shape: if path {
+            Shape::Json {
+                key: None,
+                var: None,
+            }
+        } else {
+            Shape::Whole { var: None }
+        },
+        prefix: None,
+        upper: false,
+    })
+}
+
+/// Parameter names: `A-Za-z0-9_.-/`, at most 2048 characters; a path
+/// starts with `/`; a selector (`:3`, `:label`) follows one parameter's name.
+fn check_parameter(name: &str, path: bool) -> Result<(), String> {
+    let (base, selector) = match name.rsplit_once(':') {
+        Some((base, selector)) => (base, Some(selector)),
+        None => (name, None),
+    };
+    let ok = |c: char| c.is_ascii_alphanumeric() || "_.-/".contains(c);
+    if base.is_empty() || name.len() > 2048 || !base.chars().all(ok) {
+        return Err(
+            "not an SSM parameter name (A-Z a-z 0-9 _ . - /, e.g. ssm:/prod/app/db_password, \
+             a path ssm:/prod/app/, or an SSM ARN)"
+                .into(),
+        );
+    }
+    if path && !name.starts_with('/') {
+        return Err("a parameter path starts with / (ssm:/prod/app/)".into());
+    }
+    if let Some(selector) = selector {
+        let version = !selector.is_empty() && selector.bytes().all(|b| b.is_ascii_digit());
+        let label = selector.len() <= 100
+            && selector.starts_with(|c: char| c.is_ascii_alphabetic() || "_.-".contains(c))
+            && selector
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !version && !label {
+            return Err(format!(
+                "{} is neither a parameter version (:3) nor a label (:prod)",
+                quote(selector)
+            ));
+        }
+        if base.ends_with('/') {
+            return Err("a path (ending in /) takes no version or label".into());
+        }
+    }
+    Ok(())
 }
 
 /// `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`, optionally
@@ -226,7 +402,7 @@ fn check_name(name: &str) -> Result<(), String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
     if name.is_empty() || name.len() > 512 || !name.chars().all(ok) {
         return Err(
-            "not a secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -), ARN, \
+            "not a secret name (1-512 of A-Z a-z 0-9 / _ + = . @ -), ARN, ssm:PARAMETER, \
                     file:PATH or JSON object"
                 .into(),
         );
@@ -313,11 +489,11 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
     };
 
     let inline = match typ.as_deref() {
-        None | Some(AWS_TYPE) => false,
+        None | Some(AWS_TYPE | SSM_TYPE) => false,
         Some(INLINE_TYPE) => true,
         Some(other) => {
             return Err(bad(format!(
-                "unsupported type {} (known: {AWS_TYPE}, {INLINE_TYPE})",
+                "unsupported type {} (known: {AWS_TYPE}, {SSM_TYPE}, {INLINE_TYPE})",
                 quote(other)
             )));
         }
@@ -340,15 +516,35 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
                 var: None,
             },
             prefix: None,
+            upper: false,
         }
+    } else if typ.as_deref() == Some(SSM_TYPE) {
+        // The id of an ssm source is a parameter name, path or ARN, with
+        // or without `ssm:`.
+        parse_ssm(id.strip_prefix("ssm:").unwrap_or(&id)).map_err(&bad)?
     } else {
-        let mut source = parse_string(&id).map_err(&bad)?;
-        source.label = id.clone();
-        source
+        parse_string(&id).map_err(&bad)?
     };
+    source.label = id.clone();
+    let ssm = matches!(source.origin, Origin::Ssm(_));
+    if ssm && typ.as_deref() == Some(AWS_TYPE) {
+        return Err(bad(format!(
+            "the id is an SSM parameter but the type is {AWS_TYPE}: write \"type\": \"{SSM_TYPE}\""
+        )));
+    }
+    let path = matches!(&source.origin, Origin::Ssm(p) if p.path);
 
     let known: &[&str] = if inline {
-        &["env_vars", "prefix"]
+        &["env_vars", "prefix", "uppercase"]
+    } else if ssm {
+        &[
+            "json",
+            "env_var_name",
+            "region",
+            "prefix",
+            "uppercase",
+            "recursive",
+        ]
     } else {
         &[
             "json",
@@ -357,10 +553,13 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
             "version_stage",
             "version_id",
             "prefix",
+            "uppercase",
         ]
     };
     check_keys(&options, known, "option").map_err(&bad)?;
-    let mut json = true;
+    // A secret is a JSON object unless said otherwise; a parameter is one
+    // value unless said otherwise.
+    let mut json = None;
     let mut env_var_name = None;
     for (key, raw) in &options {
         let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -371,13 +570,13 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
                 quote(key)
             ))),
         };
-        let aws = |source| aws_only(source, key).map_err(&bad);
+        let boolean = || {
+            value
+                .as_bool()
+                .ok_or_else(|| bad(format!("option {} must be true or false", quote(key))))
+        };
         match key.as_str() {
-            "json" => {
-                json = value
-                    .as_bool()
-                    .ok_or_else(|| bad("option 'json' must be true or false".into()))?
-            }
+            "json" => json = Some(boolean()?),
             // Sanitised like keys (`my-token.v1` -> `my_token_v1`), as
             // Metaflow does.
             "env_var_name" => {
@@ -388,8 +587,8 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
             "region" => {
                 let region = string()?;
                 check_region(&region).map_err(&bad)?;
-                let aws = aws(&mut source)?;
-                match &aws.region {
+                let (place, _) = aws_place(&mut source, key).map_err(&bad)?;
+                match place {
                     Some(arn_region) if *arn_region != region => {
                         return Err(bad(format!(
                             "option 'region' is {} but the ARN's region is {}",
@@ -397,31 +596,57 @@ fn parse_json(spec: &str, index: usize) -> Result<Source, Error> {
                             quote(arn_region)
                         )));
                     }
-                    _ => aws.region = Some(region),
+                    _ => *place = Some(region),
                 }
             }
-            "version_stage" => aws(&mut source)?.version_stage = Some(string()?),
-            "version_id" => aws(&mut source)?.version_id = Some(string()?),
+            "version_stage" => {
+                aws_only(&mut source, key).map_err(&bad)?.version_stage = Some(string()?)
+            }
+            "version_id" => aws_only(&mut source, key).map_err(&bad)?.version_id = Some(string()?),
             "prefix" => source.prefix = Some(var_name(string()?, "prefix").map_err(&bad)?),
+            "uppercase" => source.upper = boolean()?,
+            "recursive" => match &mut source.origin {
+                Origin::Ssm(p) if p.path => p.recursive = boolean()?,
+                _ => {
+                    return Err(bad(
+                        "option 'recursive' applies to a parameter path (ssm:/prod/app/)".into(),
+                    ));
+                }
+            },
             // env_vars (inline only); check_keys refused anything else.
             _ => {}
         }
     }
     if let Some(role) = role {
         check_role(&role).map_err(&bad)?;
-        match &mut source.origin {
-            Origin::Aws(aws) => aws.role = Some(role),
-            _ => {
-                return Err(bad(
-                    "a role applies only to AWS Secrets Manager sources".into()
-                ));
+        *aws_place(&mut source, "role").map_err(&bad)?.1 = Some(role);
+    }
+    if path {
+        // A path is one variable per parameter; neither option would have
+        // an effect.
+        for (option, given) in [
+            ("json", json.is_some()),
+            ("env_var_name", env_var_name.is_some()),
+        ] {
+            if given {
+                return Err(bad(format!(
+                    "option {} applies to one parameter, not a path (one variable per parameter)",
+                    quote(option)
+                )));
             }
         }
+        return Ok(source);
     }
+    let json = json.unwrap_or(!ssm);
     source.shape = match (json, source.shape) {
         (false, Shape::Json { key: Some(_), .. }) => {
             return Err(bad("a JSON key in the ARN needs \"json\": true".into()));
         }
+        // A parameter with "json": true is expanded like a secret.
+        (true, Shape::Whole { .. }) if ssm => Shape::Json {
+            key: None,
+            var: env_var_name,
+        },
         (false, _) | (true, Shape::Whole { .. }) => Shape::Whole { var: env_var_name },
         // With a json-key, env_var_name renames that one variable; on a
         // whole JSON object it names only a SecretBinary (and is an error
@@ -442,6 +667,21 @@ fn aws_only<'a>(source: &'a mut Source, option: &str) -> Result<&'a mut AwsSecre
             quote(option)
         )),
     }
+}
+
+/// The region and role of an AWS source, for an option or role to set.
+fn aws_place<'a>(
+    source: &'a mut Source,
+    option: &str,
+) -> Result<(&'a mut Option<String>, &'a mut Option<String>), String> {
+    let what = match option {
+        "role" => "a role".to_string(),
+        option => format!("option {}", quote(option)),
+    };
+    source
+        .origin
+        .aws_place()
+        .ok_or_else(|| format!("{what} applies only to AWS sources (Secrets Manager, SSM)"))
 }
 
 /// Refuse keys outside `known`, and keys given twice (JSON parsers differ
@@ -504,6 +744,7 @@ mod tests {
                 var: None,
             },
             prefix: None,
+            upper: false,
         }
     }
 
@@ -587,6 +828,91 @@ mod tests {
         ];
         for (name, spec, defaults, want) in cases {
             assert_eq!(parsed(spec, defaults), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn ssm_specs() {
+        let with = Defaults {
+            role: Some(ROLE.into()),
+            region: Some("us-west-2".into()),
+        };
+        let param = |name: &str, path: bool, recursive: bool, region: &str| SsmParameter {
+            name: name.into(),
+            path,
+            recursive,
+            region: Some(region.into()),
+            role: Some(ROLE.into()),
+        };
+        let whole = Shape::Whole { var: None };
+        let entries = Shape::Json {
+            key: None,
+            var: None,
+        };
+        let arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/prod/db:3";
+        let cases: Vec<(&str, SsmParameter, Shape, bool)> = vec![
+            (
+                "ssm:/prod/app/db_password",
+                param("/prod/app/db_password", false, false, "us-west-2"),
+                whole.clone(),
+                false,
+            ),
+            (
+                "ssm:plain",
+                param("plain", false, false, "us-west-2"),
+                whole.clone(),
+                false,
+            ),
+            (
+                "ssm:/p:7",
+                param("/p:7", false, false, "us-west-2"),
+                whole.clone(),
+                false,
+            ),
+            (
+                "ssm:/p:live",
+                param("/p:live", false, false, "us-west-2"),
+                whole.clone(),
+                false,
+            ),
+            (
+                "ssm:/prod/app/",
+                param("/prod/app/", true, false, "us-west-2"),
+                entries.clone(),
+                false,
+            ),
+            (
+                arn,
+                param(arn, false, false, "eu-west-1"),
+                whole.clone(),
+                false,
+            ),
+            (
+                r#"{"type": "ssm", "id": "/prod/app/", "options": {"recursive": true, "uppercase": true}}"#,
+                param("/prod/app/", true, true, "us-west-2"),
+                entries.clone(),
+                true,
+            ),
+            (
+                r#"{"type": "ssm", "id": "ssm:/p", "options": {"json": true, "region": "ap-south-1"}}"#,
+                param("/p", false, false, "ap-south-1"),
+                entries.clone(),
+                false,
+            ),
+            (
+                r#"{"id": "ssm:/p", "options": {"env_var_name": "my-p"}}"#,
+                param("/p", false, false, "us-west-2"),
+                Shape::Whole {
+                    var: Some("my_p".into()),
+                },
+                false,
+            ),
+        ];
+        for (spec, want, shape, upper) in cases {
+            let s = parsed(spec, &with);
+            assert_eq!(s.origin, Origin::Ssm(want), "{spec}");
+            assert_eq!(s.shape, shape, "{spec}");
+            assert_eq!(s.upper, upper, "{spec}");
         }
     }
 
@@ -785,8 +1111,13 @@ mod tests {
             ),
             (
                 "other service arn",
-                "arn:aws:ssm:us-east-1:1:parameter:x",
+                "arn:aws:s3:us-east-1:1:secret:x",
                 "not a Secrets Manager",
+            ),
+            (
+                "ssm arn of something else",
+                "arn:aws:ssm:us-east-1:1:parameter:x",
+                "not an SSM parameter ARN",
             ),
             (
                 "bad arn region",

@@ -12,17 +12,9 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{Value, assume, create, create_in, put_version, secretexec, tempdir};
+use common::{Value, assume, create, create_in, env_of, put_version, secretexec, tempdir};
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/secretexec-reader";
-
-fn env_of(args: &[&str]) -> BTreeMap<String, String> {
-    secretexec()
-        .args(args)
-        .args(["--", "env", "-0"])
-        .run()
-        .env()
-}
 
 fn pairs(v: &[(&str, &str)]) -> BTreeMap<String, String> {
     v.iter()

@@ -107,6 +107,12 @@ fn a_throttled_or_denied_batch_falls_back_to_single_calls() {
         Fault::Error(400, "ThrottlingException"),
         Fault::Error(400, "AccessDeniedException"),
         Fault::Raw(403, "text/xml", "<Error/>".into()),
+        // Transient failures of the one try: the single calls retry them
+        // (found by the fleet model in make bench: a reset batch call
+        // failed the run).
+        Fault::Reset,
+        Fault::Error(503, "ServiceUnavailable"),
+        Fault::Error(500, "InternalFailure"),
     ] {
         let p = Proxy::start_for(moto_addr(), "BatchGetSecretValue", vec![], fault.clone());
         let out = secretexec()

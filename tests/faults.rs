@@ -54,6 +54,12 @@ fn throttling_is_retried_until_it_clears() {
         .run();
     assert_eq!(out.env()["FAULT_VAR"], PLANTED);
     assert_eq!(p.requests(), 3);
+    // Said once, without -v, so a slow start is explained.
+    assert_eq!(
+        out.stderr,
+        "secretexec: AWS is throttling these calls (ThrottlingException); retrying with \
+         backoff (for a fleet starting at once, see --batch and --cache)\n"
+    );
 }
 
 #[test]
@@ -61,8 +67,13 @@ fn throttling_that_never_clears_fails_with_its_code() {
     seed("faults/always-throttled");
     let p = proxy(vec![], Fault::Error(400, "ThrottlingException"));
     let (out, ran) = run_through(&p, "faults/always-throttled", &[]);
-    out.fails_with("source 'faults/always-throttled': ThrottlingException: injected")
-        .no_leak(&[PLANTED]);
+    out.code(125).no_leak(&[PLANTED]);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].starts_with("secretexec: AWS is throttling these calls"));
+    assert!(lines[1].starts_with(
+        "secretexec: source 'faults/always-throttled': ThrottlingException: injected"
+    ));
     assert!(!ran);
     assert_eq!(p.requests(), 8, "the retry budget is 8 tries");
 }

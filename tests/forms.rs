@@ -8,15 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{Value, create, put_version, secretexec, tempdir};
-
-fn env_of(args: &[&str]) -> BTreeMap<String, String> {
-    secretexec()
-        .args(args)
-        .args(["--", "env", "-0"])
-        .run()
-        .env()
-}
+use common::{Value, create, env_of, put_version, secretexec, tempdir};
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

@@ -359,19 +359,22 @@ fn bad_retry_settings_are_one_line() {
 
 // ------------------------------------------------------------- endpoints
 
-/// `[services NAME] secrets_manager = endpoint_url = ...`, the spelling the
-/// aws CLI documents; the environment's endpoint still wins over it.
+/// `[services NAME] secrets_manager = endpoint_url = ...` (and `ssm =`),
+/// the spelling the aws CLI documents; the environment's endpoint still
+/// wins over it.
 #[test]
 fn the_profile_services_endpoint_is_honoured() {
     create(
         "net/services",
         Value::Text(r#"{"NET_SERVICES": "from-profile-endpoint"}"#),
     );
+    common::put_parameter("/net/services-param", "ssm-from-profile-endpoint", "String");
     let config = tempdir("network").join("config");
     std::fs::write(
         &config,
         format!(
-            "[default]\nservices = local\n\n[services local]\nsecrets_manager =\n  endpoint_url = {}\n",
+            "[default]\nservices = local\n\n[services local]\nsecrets_manager =\n  endpoint_url = {}\nssm =\n  endpoint_url = {}\n",
+            endpoint(),
             endpoint()
         ),
     )
@@ -384,10 +387,21 @@ fn the_profile_services_endpoint_is_honoured() {
         .env("AWS_CONFIG_FILE", &config)
         .env("HTTPS_PROXY", proxy.url())
         .env("HTTP_PROXY", proxy.url())
-        .args(["-s", "net/services", "--", "env", "-0"])
+        .args(["-s", "net/services", "-s", "ssm:/net/services-param"])
+        .args(["--", "env", "-0"])
         .run()
         .env();
     assert_eq!(env["NET_SERVICES"], "from-profile-endpoint");
+    assert_eq!(env["services_param"], "ssm-from-profile-endpoint");
+    // AWS_ENDPOINT_URL_SSM is the SSM endpoint alone.
+    let env = secretexec()
+        .no_moto()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_SSM", endpoint())
+        .args(["-s", "ssm:/net/services-param", "--", "env", "-0"])
+        .run()
+        .env();
+    assert_eq!(env["services_param"], "ssm-from-profile-endpoint");
     // AWS_ENDPOINT_URL beats the profile.
     let dead = "http://127.0.0.1:9";
     secretexec()

@@ -11,8 +11,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let shape = match selector % 3 {
-        0 => Shape::Json { key: None },
-        1 => Shape::Json { key: Some("password".into()) },
+        0 => Shape::Json {
+            key: None,
+            var: None,
+        },
+        1 => Shape::Json {
+            key: Some("password".into()),
+            var: None,
+        },
         _ => Shape::Whole { var: None },
     };
     let origin = if selector & 4 == 0 {
@@ -25,8 +31,16 @@ fuzz_target!(|data: &[u8]| {
         origin,
         shape,
         prefix: (selector & 8 != 0).then(|| "P_".to_string()),
+        upper: selector & 32 != 0,
     };
     let raw = match std::str::from_utf8(rest) {
+        // The parameters under an SSM path: relative name and value per line.
+        Ok(text) if selector & 64 != 0 => Raw::Entries(
+            text.lines()
+                .map(|l| l.split_once('=').unwrap_or((l, "")))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         Ok(text) if selector & 16 == 0 => Raw::String(text.to_string()),
         _ => Raw::Binary(rest.to_vec()),
     };

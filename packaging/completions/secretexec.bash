@@ -21,11 +21,20 @@ _secretexec() {
         --allow-var|--keep)
             COMPREPLY=($(compgen -v -- "$cur"))
             return ;;
-        --role|--region|--timeout)
+        --files)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return ;;
+        --on-change)
+            COMPREPLY=($(compgen -W "restart exit signal:HUP" -- "$cur"))
+            return ;;
+        --cache-token-file)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        --cache|--role|--region|--timeout|--files-group|--watch|--stop-signal|--stop-timeout)
             return ;;
     esac
     COMPREPLY=($(compgen -W "--source --role --region --allow-override --allow-var
-        --pristine --keep --dry-run --export --init --batch --timeout --verbose
+        --pristine --keep --dry-run --export --init --batch --cache --cache-token-file --from-env --files --files-group --files-on-disk --watch --on-change --stop-signal --stop-timeout --timeout --verbose
         --help --version -s -v -h -V --" -- "$cur"))
 }
 complete -F _secretexec secretexec

@@ -25,7 +25,7 @@ pub fn read(source: &Source) -> Option<Result<Fetched, Error>> {
             raw: Raw::String(text.clone()),
         })),
         Origin::File(path) => Some(read_file(source, path)),
-        Origin::Aws(_) => None,
+        Origin::Aws(_) | Origin::Ssm(_) => None,
     }
 }
 

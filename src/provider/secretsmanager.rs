@@ -10,19 +10,19 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::primitives::Blob;
-use tokio::task::JoinSet;
 
-use super::{Context, Fetched, as_role, describe, task_failed};
+use super::{Context, Fetched, as_role, denied};
 use crate::error::{Error, quote};
 use crate::secret::Raw;
+use crate::source::{AwsSecret, Origin};
+
+/// Sources (by their place in the context's `remote`) and their secrets.
+pub(crate) type Unit = Vec<(usize, AwsSecret)>;
 
 /// Fetch one unit of [`plan`]: a single source, or a batch.
-pub(crate) async fn fetch(
-    ctx: &Arc<Context>,
-    unit: &[usize],
-) -> Result<Vec<(usize, Fetched)>, Error> {
-    match unit {
-        [one] => fetch_one(ctx, *one).await.map(|f| vec![(*one, f)]),
+pub(crate) async fn fetch(ctx: &Arc<Context>, unit: &Unit) -> Result<Vec<(usize, Fetched)>, Error> {
+    match unit.as_slice() {
+        [(i, secret)] => fetch_one(ctx, *i, secret).await.map(|f| vec![(*i, f)]),
         many => fetch_batch(ctx, many).await,
     }
 }
@@ -30,26 +30,24 @@ pub(crate) async fn fetch(
 /// How the sources are fetched: each unit is one `GetSecretValue` (one
 /// source) or one `BatchGetSecretValue` (up to 20 sources of one region and
 /// role with no version selection, when `--batch` asks for it).
-pub(crate) fn plan(ctx: &Context, batch: bool) -> Vec<Vec<usize>> {
+pub(crate) fn plan(ctx: &Context, batch: bool, skip: &dyn Fn(usize) -> bool) -> Vec<Unit> {
     let mut units = Vec::new();
-    // (region, role) -> members, in first-seen order.
-    type Group<'a> = ((&'a str, Option<&'a str>), Vec<usize>);
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups = super::Groups::default();
     for (i, r) in ctx.remote.iter().enumerate() {
-        let batchable = batch && r.aws.version_stage.is_none() && r.aws.version_id.is_none();
-        if !batchable {
-            units.push(vec![i]);
+        let Origin::Aws(secret) = &r.origin else {
+            continue;
+        };
+        if skip(i) {
             continue;
         }
-        let key = (ctx.regions[i].as_str(), r.aws.role.as_deref());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((key, vec![i])),
+        let batchable = batch && secret.version_stage.is_none() && secret.version_id.is_none();
+        if batchable {
+            groups.add(ctx, i, secret.clone());
+        } else {
+            units.push(vec![(i, secret.clone())]);
         }
     }
-    for (_, members) in groups {
-        units.extend(members.chunks(BATCH_SIZE).map(<[usize]>::to_vec));
-    }
+    units.extend(groups.chunks(BATCH_SIZE));
     units
 }
 
@@ -57,22 +55,22 @@ pub(crate) fn plan(ctx: &Context, batch: bool) -> Vec<Vec<usize>> {
 const BATCH_SIZE: usize = 20;
 
 /// One source by `GetSecretValue`.
-async fn fetch_one(ctx: &Context, i: usize) -> Result<Fetched, Error> {
+async fn fetch_one(ctx: &Context, i: usize, secret: &AwsSecret) -> Result<Fetched, Error> {
     let r = &ctx.remote[i];
     let started = Instant::now();
     ctx.log.note(format_args!(
         "fetching {}: secret {} in {}{}",
         quote(&r.label),
-        quote(&r.aws.secret_id),
+        quote(&secret.secret_id),
         ctx.regions[i],
-        as_role(r.aws.role.as_deref())
+        as_role(r.role.as_deref())
     ));
-    let client = ctx.client_for(i).await?;
+    let client = ctx.secrets_manager_for(i).await?;
     let out = client
         .get_secret_value()
-        .secret_id(&r.aws.secret_id)
-        .set_version_stage(r.aws.version_stage.clone())
-        .set_version_id(r.aws.version_id.clone())
+        .secret_id(&secret.secret_id)
+        .set_version_stage(secret.version_stage.clone())
+        .set_version_id(secret.version_id.clone())
         .customize()
         .interceptor(ctx.recorder(&[i]))
         .send()
@@ -83,7 +81,7 @@ async fn fetch_one(ctx: &Context, i: usize) -> Result<Fetched, Error> {
         })?;
     let fetched = value(
         &r.label,
-        out.name().unwrap_or(&r.aws.secret_id),
+        out.name().unwrap_or(&secret.secret_id),
         out.version_id(),
         out.secret_string(),
         out.secret_binary(),
@@ -125,60 +123,44 @@ fn value(
 /// `GetSecretValue` (the batch quota is only 100 calls/s per region, and
 /// the caller may lack `secretsmanager:BatchGetSecretValue`); an error the
 /// answer reports for one secret fails that source.
-async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, Fetched)>, Error> {
+async fn fetch_batch(
+    ctx: &Arc<Context>,
+    unit: &[(usize, AwsSecret)],
+) -> Result<Vec<(usize, Fetched)>, Error> {
     let started = Instant::now();
-    let first = &ctx.remote[unit[0]];
-    let mut ids: Vec<String> = Vec::with_capacity(unit.len());
-    for &i in unit {
-        let id = &ctx.remote[i].aws.secret_id;
-        if !ids.contains(id) {
-            ids.push(id.clone());
-        }
-    }
-    ctx.log.note(format_args!(
-        "fetching {} with BatchGetSecretValue in {}{}",
-        unit.iter()
-            .map(|&i| quote(&ctx.remote[i].label))
-            .collect::<Vec<_>>()
-            .join(", "),
-        ctx.regions[unit[0]],
-        as_role(first.aws.role.as_deref())
-    ));
-    let client = ctx.client_for(unit[0]).await?;
+    let several = super::Several::new(ctx, "BatchGetSecretValue", unit, |s: &AwsSecret| {
+        &s.secret_id
+    });
+    let first = several.first;
+    let client = ctx.secrets_manager_for(first).await?;
     // One try: a throttled batch goes straight to the fallback, whose
     // single calls have the full retry budget.
     let answer = client
         .batch_get_secret_value()
-        .set_secret_id_list(Some(ids))
+        .set_secret_id_list(Some(several.ids.clone()))
         .customize()
         .config_override(
             aws_sdk_secretsmanager::config::Builder::default()
                 .retry_config(RetryConfig::standard().with_max_attempts(1)),
         )
-        .interceptor(ctx.recorder(unit))
+        .interceptor(ctx.recorder(&several.members))
         .send()
         .await;
-    let out = match answer {
-        Ok(out) => out,
-        Err(e) if batch_refused(&e) => {
-            ctx.log.note(format_args!(
-                "BatchGetSecretValue refused ({}); falling back to GetSecretValue",
-                describe(&e)
-            ));
-            return fetch_each(ctx, unit).await;
-        }
-        Err(e) => {
-            return Err(Error::Fetch {
-                source: first.label.clone(),
-                reason: format!("BatchGetSecretValue: {}", ctx.reason(unit[0], &e)),
-            });
-        }
+    let Some(out) = several.answer(
+        ctx,
+        "BatchGetSecretValue",
+        "GetSecretValue",
+        answer,
+        batch_refused,
+    )?
+    else {
+        return each(ctx, unit).await;
     };
     for err in out.errors() {
         let named = unit
             .iter()
-            .find(|&&i| err.secret_id() == Some(ctx.remote[i].aws.secret_id.as_str()));
-        if let Some(&i) = named {
+            .find(|(_, secret)| err.secret_id() == Some(secret.secret_id.as_str()));
+        if let Some(&(i, _)) = named {
             return Err(Error::Fetch {
                 source: ctx.remote[i].label.clone(),
                 reason: match (err.error_code(), err.message()) {
@@ -191,8 +173,8 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
     }
     let mut fetched = Vec::with_capacity(unit.len());
     let mut missing = Vec::new();
-    for &i in unit {
-        let id = ctx.remote[i].aws.secret_id.as_str();
+    for (i, secret) in unit {
+        let (i, id) = (*i, secret.secret_id.as_str());
         let mut entries = out
             .secret_values()
             .iter()
@@ -208,7 +190,7 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
                     e.secret_binary(),
                 )?,
             )),
-            _ => missing.push(i),
+            _ => missing.push((i, secret.clone())),
         }
     }
     ctx.log.note(format_args!(
@@ -219,9 +201,44 @@ async fn fetch_batch(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, F
     // An id the answer did not cover (paged out, or named differently) or
     // covered ambiguously is fetched on its own rather than guessed.
     if !missing.is_empty() {
-        fetched.extend(fetch_each(ctx, &missing).await?);
+        fetched.extend(each(ctx, &missing).await?);
     }
     Ok(fetched)
+}
+
+/// The version id `AWSCURRENT` points at, by `DescribeSecret`: no value is
+/// read (`--watch`).
+pub(crate) async fn current_version(
+    ctx: &Context,
+    i: usize,
+    secret: &AwsSecret,
+) -> Result<Option<String>, Error> {
+    let out = ctx
+        .secrets_manager_for(i)
+        .await?
+        .describe_secret()
+        .secret_id(&secret.secret_id)
+        .customize()
+        .interceptor(ctx.recorder(&[i]))
+        .send()
+        .await
+        .map_err(|e| Error::Fetch {
+            source: ctx.remote[i].label.clone(),
+            reason: format!("DescribeSecret: {}", ctx.reason(i, &e)),
+        })?;
+    let current = out.version_ids_to_stages().and_then(|versions| {
+        versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(id, _)| id.clone())
+    });
+    ctx.log.note(format_args!(
+        "DescribeSecret {} in {}: AWSCURRENT is {}",
+        quote(&secret.secret_id),
+        ctx.regions[i],
+        current.as_deref().unwrap_or("(none)")
+    ));
+    Ok(current)
 }
 
 /// Whether a batch answer entry is the secret `id` asked for: by name, by
@@ -243,36 +260,44 @@ fn answers(id: &str, name: Option<&str>, arn: Option<&str>) -> bool {
     arn.is_some_and(|arn| arn == id || partial(arn))
 }
 
-/// The given sources by concurrent `GetSecretValue`.
-async fn fetch_each(ctx: &Arc<Context>, unit: &[usize]) -> Result<Vec<(usize, Fetched)>, Error> {
-    let mut tasks = JoinSet::new();
-    for &i in unit {
-        let ctx = Arc::clone(ctx);
-        tasks.spawn(async move { fetch_one(&ctx, i).await.map(|f| (i, f)) });
-    }
-    let mut fetched = Vec::with_capacity(unit.len());
-    while let Some(joined) = tasks.join_next().await {
-        fetched.push(joined.map_err(task_failed)??);
-    }
-    Ok(fetched)
-}
-
-/// Throttled or denied as a whole (or not offered by the endpoint).
+/// Throttled or denied as a whole (or not offered by the endpoint), or a
+/// transient failure (no answer, a 5xx): the batch had one try, and the
+/// single calls have the whole retry budget. Only an AWS error about the
+/// request itself fails the run.
 fn batch_refused<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     let status = err.raw_response().map(|r| r.status().as_u16());
-    match err.as_service_error().and_then(|e| e.code()) {
-        Some(code) => matches!(
-            code,
-            "ThrottlingException"
-                | "Throttling"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-                | "AccessDeniedException"
-                | "AccessDenied"
-                | "UnknownOperationException"
-        ),
-        None => matches!(status, Some(403 | 429)),
+    if denied(err) || status.is_some_and(|s| s == 429 || s >= 500) {
+        return true;
     }
+    match err {
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "UnknownOperationException"
+            )
+        ),
+        // No answer, or one that could not be read: connection reset,
+        // timeout, a truncated body.
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The given sources by concurrent single calls.
+async fn each(
+    ctx: &Arc<Context>,
+    unit: &[(usize, AwsSecret)],
+) -> Result<Vec<(usize, Fetched)>, Error> {
+    super::each(ctx, unit, |ctx, i, item| async move {
+        fetch_one(&ctx, i, &item).await
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod agent;
 pub mod delay;
 pub mod forward;
 pub mod keepalive;
 pub mod proxy;
+pub mod quota;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -244,7 +246,7 @@ pub fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -252,7 +254,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
+pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
@@ -332,6 +334,38 @@ pub fn put_version(name: &str, value: &str, stages: &[&str]) -> String {
     out.version_id().unwrap().to_string()
 }
 
+fn ssm(region: &str, creds: &Creds) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&block_on(sdk_config(region, creds)))
+}
+
+/// Put an SSM parameter (`String`, `SecureString`, `StringList`) in
+/// us-east-1, overwriting; returns its version.
+pub fn put_parameter(name: &str, value: &str, kind: &str) -> i64 {
+    put_parameter_in("us-east-1", &Creds::default(), name, value, kind)
+}
+
+pub fn put_parameter_in(region: &str, creds: &Creds, name: &str, value: &str, kind: &str) -> i64 {
+    let req = ssm(region, creds)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(kind.into())
+        .overwrite(true);
+    block_on(req.send())
+        .unwrap_or_else(|e| panic!("put {name}: {e:?}"))
+        .version()
+}
+
+/// Attach `label` to `version` of a parameter.
+pub fn label_parameter(name: &str, version: i64, label: &str) {
+    let req = ssm("us-east-1", &Creds::default())
+        .label_parameter_version()
+        .name(name)
+        .parameter_version(version)
+        .labels(label);
+    block_on(req.send()).unwrap_or_else(|e| panic!("label {name}: {e:?}"));
+}
+
 /// Credentials of `role` from moto's STS; moto files what they create
 /// under the role's account.
 pub fn assume(role: &str) -> Creds {
@@ -386,6 +420,15 @@ pub fn run_through(p: &proxy::Proxy, name: &str, extra: &[&str]) -> (Out, bool) 
         .run();
     let ran = flag.exists();
     (out, ran)
+}
+
+/// The command's environment when secretexec runs `env -0` with `args`.
+pub fn env_of(args: &[&str]) -> BTreeMap<String, String> {
+    secretexec()
+        .args(args)
+        .args(["--", "env", "-0"])
+        .run()
+        .env()
 }
 
 /// The real binary, with a scrubbed environment: nothing `AWS_*` or
@@ -501,6 +544,22 @@ impl Cmd {
         self
     }
 
+    /// Start in the background, stdout and stderr to these files.
+    pub fn spawn(
+        mut self,
+        stdout: &std::path::Path,
+        stderr: &std::path::Path,
+    ) -> std::process::Child {
+        if self.moto {
+            self.cmd.env("AWS_ENDPOINT_URL", endpoint());
+        }
+        self.cmd
+            .stdout(std::fs::File::create(stdout).unwrap())
+            .stderr(std::fs::File::create(stderr).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn run(mut self) -> Out {
         if self.moto {
             self.cmd.env("AWS_ENDPOINT_URL", endpoint());
@@ -561,7 +620,12 @@ impl Out {
     /// Exit 125 with one `secretexec:` line on stderr containing `want`.
     pub fn fails_with(&self, want: &str) -> &Self {
         self.code(125);
-        let lines: Vec<&str> = self.stderr.lines().collect();
+        // The throttling notice (said once, before the error) is not the error.
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("secretexec: AWS is throttling these calls"))
+            .collect();
         if lines.len() != 1 || !lines[0].starts_with("secretexec: ") || !lines[0].contains(want) {
             self.fail(&format!(
                 "expected one 'secretexec:' line containing {want:?}"

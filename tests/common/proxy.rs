@@ -58,11 +58,10 @@ impl Plan {
     fn fault_for(&self, request: &[u8]) -> Fault {
         if let Some(target) = self.target {
             let head = String::from_utf8_lossy(request).to_ascii_lowercase();
-            let wanted = format!(
-                "x-amz-target: secretsmanager.{}",
-                target.to_ascii_lowercase()
-            );
-            if !head.lines().any(|l| l.trim() == wanted) {
+            // `secretsmanager.GetSecretValue`, `AmazonSSM.GetParameters`.
+            let wanted = format!(".{}", target.to_ascii_lowercase());
+            let ours = |l: &str| l.starts_with("x-amz-target:") && l.trim().ends_with(&wanted);
+            if !head.lines().any(ours) {
                 return Fault::Forward;
             }
         }
@@ -88,8 +87,8 @@ impl Proxy {
         Proxy::spawn(upstream, None, script, cycle)
     }
 
-    /// Faults only for one Secrets Manager operation (`"BatchGetSecretValue"`);
-    /// every other request passes through.
+    /// Faults only for one operation (`"BatchGetSecretValue"`,
+    /// `"GetParameters"`); every other request passes through.
     pub fn start_for(
         upstream: String,
         target: &'static str,
