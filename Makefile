@@ -4,27 +4,35 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 PHONY_PACKAGES = container deb rpm wheel
-.PHONY: all build release packages $(PHONY_PACKAGES) test check demo bench fuzz install clean
+.PHONY: all build release packages $(PHONY_PACKAGES) lambda-layer test check demo bench fuzz install clean
 
 all: build
 
 build:
 	$(CARGO) build
 
-## The shipped artifact: a fully static musl binary (see scripts/static-check.sh).
+## The shipped artifact: a fully static musl binary (see scripts/static-check.sh);
+## ARCH=arm64 builds and checks the aarch64 one (scripts/arm64-check.sh).
 MUSL = x86_64-unknown-linux-musl
 STATIC_BIN = target/$(MUSL)/release/secretexec
+ARCH ?= x86_64
 release:
+ifeq ($(ARCH),arm64)
+	scripts/arm64-check.sh
+else
 	scripts/static-check.sh
+endif
 
 ## Everything CI checks: formatting, lints, unit and integration tests
 ## (the integration tests start their own moto_server on 127.0.0.1), and the
-## static release artifact with its scratch-container DNS check, and every
+## static release artifact with its scratch-container DNS check, the arm64
+## one run under qemu-user against moto, and every
 ## package channel built and checked (packaging/build.sh).
 test: check
 	scripts/test-deps.sh
 	$(CARGO) test
 	scripts/static-check.sh
+	scripts/arm64-check.sh
 	packaging/build.sh
 
 check:
@@ -36,12 +44,18 @@ check:
 demo:
 	scripts/demo.sh
 
-## The container root, .deb, .rpm and wheel in target/packages, each checked;
-## or one channel at a time.
+## The container root, .deb, .rpm, wheel, Lambda layers, release tarballs,
+## SHA256SUMS and the Homebrew formula in target/packages, each checked; or
+## one channel at a time.
 packages: release
 	packaging/build.sh
 container deb rpm wheel: release
 	packaging/build.sh $@
+
+## A Lambda layer zip per architecture (AWS_LAMBDA_EXEC_WRAPPER=/opt/secretexec-wrapper),
+## the x86-64 one checked by replaying the wrapper contract against moto.
+lambda-layer: release
+	packaging/build.sh lambda
 
 ## secretexec against the floor, the aws CLI and boto3 on a local moto,
 ## on loopback and at a 20 ms round trip; writes BENCHMARKS.md.

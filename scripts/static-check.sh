@@ -27,16 +27,11 @@ if ldd "$bin" >/dev/null 2>&1; then echo "FAIL: ldd found dynamic dependencies" 
 
 scripts/test-deps.sh demo
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
-moto_pid=$!
+start_moto
+port=$moto_port
 trap 'kill "$moto_pid" 2>/dev/null; wait "$moto_pid" 2>/dev/null; rm -rf "$work"' EXIT
 export AWS_ACCESS_KEY_ID=static AWS_SECRET_ACCESS_KEY=static AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-for _ in $(seq 100); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null && break
-    sleep 0.1
-done
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" python3 -c '
 import boto3
 boto3.client("secretsmanager").create_secret(Name="static/dns", SecretString="{\"DNS_OK\": \"resolved\"}")'

@@ -98,6 +98,16 @@ fn the_sources_in_the_examples_are_accepted() {
         .and_then(|v| v.strip_suffix('\''))
         .unwrap();
     specs.extend(secretexec::source::split_list(list).unwrap());
+    // The Lambda layer's SAM template.
+    let sam = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lambda/template.yaml");
+    let text = std::fs::read_to_string(sam).unwrap();
+    let list = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SECRETEXEC_SOURCES: '"))
+        .and_then(|v| v.strip_suffix('\''))
+        .unwrap();
+    assert!(text.contains("AWS_LAMBDA_EXEC_WRAPPER: /opt/secretexec-wrapper"));
+    specs.extend(secretexec::source::split_list(list).unwrap());
     assert!(specs.len() >= 4, "{specs:?}");
     for (i, spec) in specs.iter().enumerate() {
         secretexec::source::parse(spec, i + 1, &Default::default())
