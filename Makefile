@@ -27,10 +27,12 @@ endif
 ## (the integration tests start their own moto_server on 127.0.0.1), and the
 ## static release artifact with its scratch-container DNS check, the arm64
 ## one run under qemu-user against moto, and every
-## package channel built and checked (packaging/build.sh).
+## package channel built and checked (packaging/build.sh). Both release
+## binaries are built in one cargo run first (scripts/release-build.sh).
 test: check
 	scripts/test-deps.sh
 	$(CARGO) test
+	scripts/release-build.sh x86_64 arm64
 	scripts/static-check.sh
 	scripts/arm64-check.sh
 	packaging/build.sh

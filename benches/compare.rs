@@ -753,7 +753,8 @@ fn fleet(report: &mut String) {
          divided by {FLEET_SCALE}: GetSecretValue {:.0}/s, BatchGetSecretValue {:.0}/s, \
          DescribeSecret {:.0}/s, and answers ThrottlingException beyond them. The agent mode runs \
          the real AWS Secrets Manager Agent (cold at the start of each round, TTL 300 s) in front of \
-         the same endpoint. Start time is from spawn to exit; calls are those the endpoint saw. \
+         the same endpoint, as `scripts/test-deps.sh` installs it: 2.1.0, built unoptimised since \
+         2026-12-03 (the build is half as long on a fresh CI machine). Start time is from spawn to exit; calls are those the endpoint saw. \
          Run alone (this section only) with `BENCH_ONLY=fleet SECRETEXEC_BENCH_BIN=$PWD/target/\
          x86_64-unknown-linux-musl/release/secretexec cargo bench --bench compare`.\n\n\
          | N | mode | successes | p50 ms | p99 ms | max ms | calls per process | throttled calls |\n\

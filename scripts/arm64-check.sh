@@ -8,12 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=aarch64-unknown-linux-musl
 . scripts/install.sh
-rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
-need=()
-command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
-command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
-[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
-cargo build --release --target "$target"
+command -v qemu-aarch64-static >/dev/null 2>&1 || apt_install qemu-user-static
+scripts/release-build.sh arm64
 bin=target/$target/release/secretexec
 
 kind=$(file "$bin")

@@ -10,10 +10,8 @@ cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-musl
 profile=${PROFILE:-release}
 
-rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
 . scripts/install.sh
-command -v musl-gcc >/dev/null || apt_install musl-tools
-cargo build --profile "$profile" --target "$target"
+PROFILE=$profile scripts/release-build.sh x86_64
 bin=target/$target/$profile/secretexec
 
 # (Not `tee /dev/stderr`: reopening stderr truncates it when it is a file.)
