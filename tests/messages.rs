@@ -71,9 +71,13 @@ fn connection_failures_name_the_endpoint() {
     // A port nothing listens on, held so that no other test takes it.
     let (_held, port) = common::refusing_port();
     let url = format!("http://127.0.0.1:{port}");
+    // Enough attempts that their backoff always outlasts the 2 s timeout:
+    // with the default 3, the jittered backoff ran out first in about one
+    // run in five, and the failure was not the timeout this case is about.
     let out = secretexec()
         .no_moto()
         .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_MAX_ATTEMPTS", "20")
         .args(["--timeout", "2s", "-s", "msg/refused", "--", "true"])
         .run();
     out.fails_with(
