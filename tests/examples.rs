@@ -90,24 +90,24 @@ fn the_sources_in_the_examples_are_accepted() {
         .filter(|w| w[0] == "--source" || w[0] == "-s")
         .map(|w| w[1].clone())
         .collect();
-    let k8s = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes/pod-irsa.yaml");
-    let text = std::fs::read_to_string(k8s).unwrap();
-    let list = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("value: '"))
-        .and_then(|v| v.strip_suffix('\''))
-        .unwrap();
-    specs.extend(secretexec::source::split_list(list).unwrap());
+    // The quoted list after `key: '` in a YAML example, and the whole text.
+    let quoted_list = |file: &str, key: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let text = std::fs::read_to_string(path).unwrap();
+        let list = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix(": '"))
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("no {key}: '...' in {file}"))
+            .to_string();
+        (list, text)
+    };
+    let (list, _) = quoted_list("examples/kubernetes/pod-irsa.yaml", "value");
+    specs.extend(secretexec::source::split_list(&list).unwrap());
     // The Lambda layer's SAM template.
-    let sam = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lambda/template.yaml");
-    let text = std::fs::read_to_string(sam).unwrap();
-    let list = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("SECRETEXEC_SOURCES: '"))
-        .and_then(|v| v.strip_suffix('\''))
-        .unwrap();
-    assert!(text.contains("AWS_LAMBDA_EXEC_WRAPPER: /opt/secretexec-wrapper"));
-    specs.extend(secretexec::source::split_list(list).unwrap());
+    let (list, sam) = quoted_list("examples/lambda/template.yaml", "SECRETEXEC_SOURCES");
+    assert!(sam.contains("AWS_LAMBDA_EXEC_WRAPPER: /opt/secretexec-wrapper"));
+    specs.extend(secretexec::source::split_list(&list).unwrap());
     assert!(specs.len() >= 4, "{specs:?}");
     for (i, spec) in specs.iter().enumerate() {
         secretexec::source::parse(spec, i + 1, &Default::default())

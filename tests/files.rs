@@ -206,16 +206,18 @@ fn files_are_replaced_atomically() {
 #[test]
 fn init_removes_the_files_however_the_command_ends() {
     create("files/init", Value::Text(r#"{"TOKEN": "PLANTED-init"}"#));
-    // A normal exit, with the command's status.
-    let dir = shm("init-exit");
-    let out = secretexec()
-        .args([
+    let init = |dir: &Path| {
+        secretexec().args([
             "--init",
             "--files",
             dir.to_str().unwrap(),
             "-s",
             "files/init",
         ])
+    };
+    // A normal exit, with the command's status.
+    let dir = shm("init-exit");
+    let out = init(&dir)
         .args([
             "--",
             "sh",
@@ -231,14 +233,7 @@ fn init_removes_the_files_however_the_command_ends() {
         let dir = shm(&format!("init-{case}"));
         let ready = dir.join("TOKEN");
         let scratch = tempdir(&format!("files-init-{case}"));
-        let mut child = secretexec()
-            .args([
-                "--init",
-                "--files",
-                dir.to_str().unwrap(),
-                "-s",
-                "files/init",
-            ])
+        let mut child = init(&dir)
             .args([
                 "--",
                 "sh",
