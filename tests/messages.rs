@@ -72,8 +72,8 @@ fn connection_failures_name_the_endpoint() {
     let (_held, port) = common::refusing_port();
     let url = format!("http://127.0.0.1:{port}");
     // Enough attempts that their backoff always outlasts the 2 s timeout:
-    // with the default 3, the jittered backoff ran out first in about one
-    // run in five, and the failure was not the timeout this case is about.
+    // with the default 3, the jittered backoff ran out first now and then
+    // (twice in nine runs), and the failure was not the timeout checked here.
     let out = secretexec()
         .no_moto()
         .env("AWS_ENDPOINT_URL", &url)
