@@ -315,9 +315,12 @@ fn header(report: &mut String, runs: usize) {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default()
     };
+    // What was measured: the commit, and whether the tree differed from it.
+    let commit = sh("git rev-parse --short HEAD; git diff --quiet HEAD || echo plus changes")
+        .replace('\n', " ");
     let _ = writeln!(
         report,
-        "# Benchmarks\n\nProduced by `make bench` (`benches/compare.rs`) on {}.\n\n\
+        "# Benchmarks\n\nProduced by `make bench` (`benches/compare.rs`) on {} at {commit}.\n\n\
          - machine: {} cores, {}, Linux {}\n\
          - {}; moto {}; {}; Python {} with boto3 {}\n\
          - every command timed {runs} times in alternation after 3 warm-up rounds \
