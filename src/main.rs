@@ -45,7 +45,10 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
         Parsed::Run(args) => *args,
     };
     let log = log::Log::new(args.verbose);
-    let names: Vec<String> = std::env::vars_os()
+    // The environment is read once: settings, references and the base.
+    let inherited: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let names: Vec<String> = inherited
+        .iter()
         .map(|(k, _)| k.to_string_lossy().into_owned())
         .collect();
     cli::check_settings(names.iter().map(String::as_str))?;
@@ -70,12 +73,13 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
     // --from-env: variables holding a reference are replaced in place.
     let mut references: Vec<OsString> = Vec::new();
     if from_env {
-        let mut inherited: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        let mut text: Vec<(&str, &str)> = inherited
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?, v.to_str()?)))
             .collect();
-        inherited.sort();
-        for (name, value) in inherited {
-            if let Some(reference) = source::reference(&name, &value, &defaults) {
+        text.sort();
+        for (name, value) in text {
+            if let Some(reference) = source::reference(name, value, &defaults) {
                 sources.push(reference?);
                 references.push(name.into());
             }
@@ -135,7 +139,8 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<u8, Error> {
 
     // --pristine: the command starts from the kept variables only.
     let delivery = Delivery {
-        base: std::env::vars_os()
+        base: inherited
+            .into_iter()
             .filter(|(k, _)| !references.contains(k))
             .filter(|(k, _)| !args.pristine || args.keep.iter().any(|keep| k == keep.as_str()))
             .collect(),
